@@ -26,7 +26,7 @@
 
 import { assert, AssertionError } from "../util/assert.ts";
 import type { Entry } from "../raft/types.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../util/crc32c.ts";
 import { LogCorruptError, StoreFailedError } from "./errors.ts";
 import { consoleStorageEventSink, type StorageEventSink } from "./events.ts";
 import { type FileHandle, type FileSystem, joinPath } from "./fs.ts";

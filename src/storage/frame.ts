@@ -15,7 +15,7 @@
  * @module
  */
 
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../util/crc32c.ts";
 
 /** Bytes of a frame around its payload. */
 export const FRAME_OVERHEAD_BYTES = 16;

@@ -11,7 +11,7 @@
 
 import { assert } from "../util/assert.ts";
 import type { Entry, EntryType } from "../raft/types.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../util/crc32c.ts";
 
 /** "ERLS" little-endian: segment header magic. */
 export const SEGMENT_MAGIC = 0x534c5245;

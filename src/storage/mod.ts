@@ -11,7 +11,6 @@ export * from "./events.ts";
 export * from "./config.ts";
 export * from "./fs.ts";
 export * from "./fault_fs.ts";
-export * from "./crc32c.ts";
 export { FileLogStore, type FileLogStoreOptions } from "./file_log_store.ts";
 export { MemoryLogStore } from "./memory_log_store.ts";
 export { FileHardStateStore } from "./file_hard_state_store.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { crc32c, crc32cUpdate } from "../../src/storage/crc32c.ts";
+import { crc32c, crc32cUpdate } from "../../src/util/crc32c.ts";
 
 Deno.test("crc32c matches the RFC 3720 check values", () => {
   const enc = new TextEncoder();
