@@ -287,6 +287,13 @@ export interface RaftBootState {
   readonly membership: Membership;
   /** Entries ≤ this index are known applied (usually the snapshot index). */
   readonly applied: number;
+  /**
+   * 0, or an index storage recovery had to drop entries below (corruption, not a torn tail).
+   * Until the log again reaches it, this node neither votes nor campaigns: a quorum may have
+   * counted it for entries it no longer has, and its vote could elect a leader missing them
+   * (docs/STORAGE.md, "Lost entries and the no-vote rule").
+   */
+  readonly lostAfter?: number;
 }
 
 /** How the leader sees one follower's replication (etcd-io/raft's Progress). */
