@@ -101,10 +101,11 @@ export async function startServer(
           body,
         });
         if (!result.ok) return result;
-        // A streamed body is checked against the snapshot digest header while it is written;
-        // that digest must be the one the signature covers.
+        // A streamed snapshot is checked against the snapshot digest header while it is
+        // written; that digest must be the one the signature covers. (Message batches are
+        // also authenticated before their body is read; the route checks the body digest.)
         if (
-          body === "streamed" &&
+          body === "streamed" && url.pathname === "/raft/snapshot" &&
           request.headers.get("x-edgeraft-snapshot-sha256") !==
             request.headers.get(PEER_HEADERS.contentSha256)
         ) {

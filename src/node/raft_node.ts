@@ -36,7 +36,7 @@ import {
   ValueTooLargeError,
 } from "../errors.ts";
 import { encodeKvCommand } from "../kv/kv_command.ts";
-import { type ApplyResult, KvStateMachine } from "../kv/kv_state_machine.ts";
+import { type ApplyResult, type KvSnapshot, KvStateMachine } from "../kv/kv_state_machine.ts";
 import { Raft } from "../raft/raft.ts";
 import {
   type Entry,
@@ -68,6 +68,24 @@ import type {
   WriteResult,
 } from "./node_api.ts";
 import type { PeerInbox, PeerTransport } from "./peer_transport.ts";
+
+/** How often, at most, an advancing commit index alone is written to the hard state. */
+const COMMIT_SAVE_INTERVAL_MS = 1000;
+
+/** What a backup is taken from: see {@linkcode RaftNode.backupView}. */
+export interface BackupView {
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
+  /** The log index the state reflects (every entry ≤ index applied, none after). */
+  readonly index: number;
+  /** The term of the entry at `index`. */
+  readonly term: number;
+  readonly membership: Membership;
+  /** The state machine's point-in-time snapshot stream (read it once). */
+  readonly snapshot: KvSnapshot;
+  /** Milliseconds since this node heard from a leader (0 on the leader), or null. */
+  readonly lastContactMs: number | null;
+}
 
 /** Everything a node runs with; built by `openNode` (src/node/open_node.ts). */
 export interface RaftNodeOptions {
@@ -150,6 +168,7 @@ export class RaftNode implements NodeApi, PeerInbox {
   #lastLeaderContactMs: number | null = null;
   #lastBackup: { index: number; createdAt: string } | null = null;
   #lostAfter: number;
+  #lastCommitSaveMs = 0;
 
   constructor(options: RaftNodeOptions) {
     this.id = options.id;
@@ -260,6 +279,52 @@ export class RaftNode implements NodeApi, PeerInbox {
     metrics.commitIndex.set(s.commit);
     metrics.appliedIndex.set(this.#kv.appliedIndex);
     return metrics.registry.text();
+  }
+
+  /**
+   * A point-in-time view of the state for a backup. Linearizable by default: only the leader
+   * serves it, after confirming leadership with a quorum (ReadIndex), so the view holds every
+   * write acknowledged before the call; its `index` is exact. With `stale`, any node serves
+   * its own applied state at once (for when quorum is lost), refusing when it last heard from
+   * a leader more than `maxLagMs` ago.
+   */
+  async backupView(options: { stale: boolean; maxLagMs?: number }): Promise<BackupView> {
+    this.#checkServing();
+    if (!options.stale) {
+      const s = this.#raft.status();
+      if (s.role !== "leader") throw this.#notLeaderError(false, s.leader);
+      await this.#linearizableBarrier();
+    } else if (options.maxLagMs !== undefined) {
+      const lag = this.status().lastContactMs;
+      if (lag === null || lag > options.maxLagMs) {
+        throw new NoLeaderError(
+          `This node last heard from a leader ${lag === null ? "never" : `${lag} ms ago`}, ` +
+            `more than max_lag_ms=${options.maxLagMs}`,
+        );
+      }
+    }
+    // Taken synchronously after the barrier: the view is the state at `snapshot.appliedIndex`.
+    const snapshot = this.#kv.snapshot();
+    const index = snapshot.appliedIndex;
+    return {
+      clusterId: this.clusterId,
+      nodeId: this.id,
+      index,
+      term: this.#termAt(index),
+      membership: this.#raft.membershipAt(index),
+      snapshot,
+      lastContactMs: this.status().lastContactMs,
+    };
+  }
+
+  #termAt(index: number): number {
+    if (index === 0) return 0;
+    if (this.#lastSnapshot !== null && index === this.#lastSnapshot.index) {
+      return this.#lastSnapshot.term;
+    }
+    const term = this.#log.term(index);
+    assert(term !== undefined, `no term known for applied index ${index}`);
+    return term;
   }
 
   /** Records a finished backup for the status page. */
@@ -544,12 +609,17 @@ export class RaftNode implements NodeApi, PeerInbox {
       firstIndex: options.firstIndex ?? saved.firstIndex,
       installingSnapshot: options.installingSnapshot ?? saved.installingSnapshot,
     };
-    // Raft needs term and vote durable before answering; the commit index is only a restart
-    // hint, so it alone does not cost an fsync (it rides along with the next save).
+    // Raft needs term and vote durable before answering. The commit index is a lower bound
+    // that recovery uses to notice lost committed entries (storage.ts, step 5): saved with
+    // every other change and otherwise at most once per `COMMIT_SAVE_INTERVAL_MS`, so it
+    // costs no fsync per write.
     const changed = next.term !== saved.term || next.vote !== saved.vote ||
       next.firstIndex !== saved.firstIndex || next.installingSnapshot !== saved.installingSnapshot;
-    if (!changed && !options.force) return;
+    const commitDue = next.commit > saved.commit &&
+      this.#now() - this.#lastCommitSaveMs >= COMMIT_SAVE_INTERVAL_MS;
+    if (!changed && !commitDue && !options.force) return;
     await this.#storage.hardState.save(next);
+    this.#lastCommitSaveMs = this.#now();
   }
 
   #apply(entry: Entry): void {
@@ -617,8 +687,7 @@ export class RaftNode implements NodeApi, PeerInbox {
     if (this.#snapshotRunning) return;
     const index = this.#kv.appliedIndex;
     if (index === 0 || index <= (this.#lastSnapshot?.index ?? 0)) return;
-    const term = this.#log.term(index) ?? this.#lastSnapshot?.term;
-    if (term === undefined) return;
+    const term = this.#termAt(index);
     this.#snapshotRunning = true;
     const started = performance.now();
     try {

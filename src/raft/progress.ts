@@ -191,10 +191,23 @@ export class Progress {
 
   /**
    * The follower rejected an append at `rejected`; `probeHint` is the leader's guess of the
-   * last index where the logs may match (from the follower's hint). Returns false when the
-   * rejection is stale, otherwise moves `next` back and leaves the follower probing.
+   * last index where the logs may match (from the follower's hint) and `followerLast` the
+   * follower's own hint index, unclamped. Returns false when the rejection is stale, otherwise
+   * moves `next` back (and `match`, when the follower lost acknowledged entries) and leaves the
+   * follower probing.
    */
-  maybeDecrTo(rejected: number, probeHint: number): boolean {
+  maybeDecrTo(rejected: number, probeHint: number, followerLast = probeHint): boolean {
+    if (rejected === this.#match && followerLast < this.#match && this.#match > 0) {
+      // The follower no longer holds what it acknowledged: storage recovery cut its log after
+      // corruption (docs/STORAGE.md, "lost entries"). Believe it and re-send from what it has;
+      // lowering match only delays commits (the commit index itself never moves back). A
+      // reordered old rejection can look the same; then it costs one re-sent append.
+      this.#match = followerLast;
+      this.becomeProbe();
+      this.#next = followerLast + 1;
+      this.#probeSent = false;
+      return true;
+    }
     if (this.#state === "snapshot") return false;
     if (this.#state === "replicate") {
       // Rejections at or below match come from appends that were overtaken.

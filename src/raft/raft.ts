@@ -452,7 +452,12 @@ export class Raft {
 
   /** Voters of the configuration in force; a non-voter never campaigns. */
   #promotable(): boolean {
-    return isVoter(this.#log.membership, this.#id);
+    if (isVoter(this.#log.membership, this.#id)) return true;
+    // Thesis §4.2.2: a server that its latest configuration removes keeps campaigning (without
+    // counting its own vote) until that configuration commits. Otherwise a cluster whose only
+    // up-to-date voters are being removed could never elect a leader to commit the change.
+    return this.#log.membershipIndex > this.#log.committed &&
+      isVoter(this.#log.membershipAt(this.#log.committed), this.#id);
   }
 
   /** The no-vote rule: false while the durable log is below what recovery lost. */
@@ -567,8 +572,9 @@ export class Raft {
     this.#setLeader(null);
     this.#resetTimers();
     this.#votes.clear();
-    this.#votes.set(this.#id, true);
     const voters = this.#voters();
+    // A candidate that its own latest configuration removes does not count itself.
+    if (voters.includes(this.#id)) this.#votes.set(this.#id, true);
     if (voteResult(voters, this.#votes) === "won") {
       if (kind === "pre_vote") this.#campaign("election");
       else this.#becomeLeader();
@@ -708,6 +714,14 @@ export class Raft {
       this.#sendAppendResponse(m.from, true, this.#log.committed, 0, 0);
       return;
     }
+    if (this.#log.term(meta.index) === meta.term) {
+      // Raft §7 (InstallSnapshot rule 6): the log already holds the snapshot point, so by log
+      // matching everything up to it agrees with the leader. Keep what follows it: those
+      // entries may have been acknowledged to this leader, which counted them for commit.
+      this.#log.commitTo(meta.index);
+      this.#sendAppendResponse(m.from, true, meta.index, 0, 0);
+      return;
+    }
     this.#log.restore(meta);
     this.#sendAppendResponse(m.from, true, meta.index, 0, 0);
   }
@@ -800,8 +814,23 @@ export class Raft {
   #pruneProgress(): void {
     if (this.#log.membershipIndex > this.#log.committed) return;
     const members = this.#log.membership.members;
-    for (const id of [...this.#progress.keys()]) {
-      if (!members.some((member) => member.id === id)) this.#progress.delete(id);
+    for (const [id, pr] of [...this.#progress]) {
+      if (members.some((member) => member.id === id)) continue;
+      if (this.#role === "leader") {
+        // One last heartbeat carries the commit index (as far as the server holds the log),
+        // so a removed server learns its removal committed and stops campaigning for good
+        // (thesis §4.2.3).
+        const commit = Math.min(this.#log.committed, pr.match);
+        this.#send({
+          type: "heartbeat",
+          from: this.#id,
+          to: id,
+          term: this.#term,
+          commit,
+          readSeq: 0,
+        });
+      }
+      this.#progress.delete(id);
     }
   }
 
@@ -908,7 +937,7 @@ export class Raft {
       const hint = m.hintTerm > 0
         ? this.#log.findConflictByTerm(m.hintIndex, m.hintTerm)
         : m.hintIndex;
-      pr.maybeDecrTo(m.index, hint);
+      pr.maybeDecrTo(m.index, hint, m.hintIndex);
       return;
     }
     // Clamped: a follower cannot hold more of this leader's log than the leader has.

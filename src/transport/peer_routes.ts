@@ -19,14 +19,16 @@ import type { Membership, Message, NodeId, SnapshotRequest } from "../raft/types
 import type { Logger } from "../util/logger.ts";
 import type { PeerInbox } from "../node/peer_transport.ts";
 import { decodeBatch, decodeMessage, WireDecodeError } from "./wire_codec.ts";
-import { fromBase64 } from "../util/encoding.ts";
+import { fromBase64, sha256Hex } from "../util/encoding.ts";
+import { PEER_HEADERS } from "./peer_auth.ts";
 
 /** Checks a peer request's authentication headers. */
 export interface PeerAuthenticator {
   /**
    * Resolves with the authenticated sender id, or a reason it is refused. `body` is the body
-   * already read, or "streamed" (then the declared digest is what the signature covers, and
-   * the receiver checks the stream against it while writing).
+   * already read, or "streamed" (then only the headers and the signature over the declared
+   * digest are checked, before any body byte is read; the route checks the body against the
+   * digest: `/raft/messages` once read, `/raft/snapshot` while writing).
    */
   authenticate(
     request: Request,
@@ -61,11 +63,23 @@ export function createPeerRoutes(options: PeerRoutesOptions): Hono {
   };
 
   app.post("/raft/messages", async (c) => {
+    // Headers and signature (over the declared body digest) first: an unauthenticated sender
+    // cannot make this node read and buffer a batch. The body is then checked against the
+    // signed digest.
+    if (options.authenticator !== undefined) {
+      const auth = await options.authenticator.authenticate(c.req.raw, "streamed");
+      if (!auth.ok) {
+        await c.req.raw.body?.cancel();
+        return refuse(401, "ERR_UNAUTHORIZED", auth.reason);
+      }
+    }
     const body = await readLimited(c.req.raw, limit);
     if (body === null) return refuse(413, "ERR_PAYLOAD_TOO_LARGE", `batch over ${limit} bytes`);
-    if (options.authenticator !== undefined) {
-      const auth = await options.authenticator.authenticate(c.req.raw, body);
-      if (!auth.ok) return refuse(401, "ERR_UNAUTHORIZED", auth.reason);
+    if (
+      options.authenticator !== undefined &&
+      sha256Hex(body) !== c.req.raw.headers.get(PEER_HEADERS.contentSha256)
+    ) {
+      return refuse(401, "ERR_UNAUTHORIZED", "body does not match its signed SHA-256");
     }
     let messages: Message[];
     try {
