@@ -1,6 +1,7 @@
 /**
- * edgeraft command line: `serve`, `status`, `version` (backup, verify, inspect and restore
- * arrive with the backup issue). Every failure is one line on stderr and a non-zero exit.
+ * edgeraft command line: `serve`, `backup`, `verify`, `inspect`, `restore`, `status`,
+ * `version` (../shared/DESIGN.md, "Command line"). Every failure is a one-line message on
+ * stderr and a non-zero exit: 1 when the operation failed, 2 for a usage error.
  *
  * @module
  */
@@ -8,12 +9,20 @@
 import { parseArgs } from "node:util";
 import { loadServeConfig, serveUsage } from "./src/node/config.ts";
 import { runServe } from "./src/server.ts";
+import { runBackup } from "./src/cli/backup_command.ts";
+import { runRestore } from "./src/cli/restore_command.ts";
+import { runInspect, runVerify } from "./src/backup/cli.ts";
 import { VERSION } from "./src/version.ts";
 
 const USAGE = `Usage: edgeraft <command> [options]
 
 Commands:
   serve     run a node (edgeraft serve --help for its options)
+  backup    download a verified backup: edgeraft backup --from URL [-o FILE] [--stale] [--gzip]
+  verify    check an archive offline: edgeraft verify FILE [--json] (exit 0 only if sound)
+  inspect   show an archive's manifest, counts and sizes: edgeraft inspect FILE [--json]
+  restore   build a new node's data dir from an archive:
+            edgeraft restore FILE --data-dir DIR --id ID --peers ID=URL,... [--force]
   status    print a node's status: edgeraft status --from URL [--token-file FILE]
   version   print the version
 `;
@@ -29,6 +38,14 @@ async function main(args: string[]): Promise<number> {
       return await serve(rest);
     case "status":
       return await status(rest);
+    case "backup":
+      return await runBackup(rest);
+    case "verify":
+      return await runVerify(rest);
+    case "inspect":
+      return await runInspect(rest);
+    case "restore":
+      return await runRestore(rest);
     case undefined:
     case "help":
     case "--help":

@@ -32,6 +32,11 @@ import type { PeerAuthenticator } from "./transport/peer_routes.ts";
 import { createPeerRoutes } from "./transport/peer_routes.ts";
 import type { PeerSigner } from "./transport/peer_signer.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
+import { writeBackupArchive } from "./backup/archive_writer.ts";
+import { verifyArchive } from "./backup/archive_verifier.ts";
+import { createBearerAuth } from "./http/auth.ts";
+import { registerBackupRoutes } from "./http/backup_routes.ts";
+import { VERSION } from "./version.ts";
 
 /** A running server: the node, its HTTP listener, and how to stop both. */
 export interface RunningServer {
@@ -147,6 +152,24 @@ export async function startServer(
       batchBytesMax: config.requestBodyBytesMax,
     }),
   );
+  // Backup routes go first, each behind the admin check (401 without a token, 403 with the
+  // client token), since handlers registered before the client routes' middleware run alone.
+  const auth = createBearerAuth({ token: config.token, adminToken: config.adminToken });
+  registerBackupRoutes(app, node, {
+    nodeId: config.id,
+    admin: auth.admin,
+    makeArchive: (view, { gzip, createdAt }) =>
+      writeBackupArchive({
+        ...view,
+        state: view.snapshot,
+        gzip,
+        createdAt,
+        edgeraftVersion: VERSION,
+      }),
+    verifyArchive: (stream) => verifyArchive(stream),
+    fetch: peerFetch,
+    logger,
+  });
   registerClientRoutes(app, node, {
     nodeId: config.id,
     token: config.token,

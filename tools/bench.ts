@@ -15,6 +15,10 @@ const BENCHES: Record<string, { load: () => Promise<BenchModule>; about: string 
     load: () => import("../bench/election_bench.ts"),
     about: "simulated leader crash → new leader, 1000 trials (Raft paper Figure 16)",
   },
+  backup: {
+    load: () => import("../bench/backup_bench.ts"),
+    about: "archive write and verify MB/s, plain and gzip, beside SHA-256 and zlib rates",
+  },
   cluster: {
     load: () => import("../bench/cluster_bench.ts"),
     about: "three-node edgeraft vs etcd: sequential put, 16/64 writers, reads, leader kill",

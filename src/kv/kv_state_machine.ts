@@ -23,7 +23,7 @@ import {
   type SnapshotDecoderOptions,
   type SnapshotSummary,
 } from "./snapshot_decoder.ts";
-import { snapshotStream } from "./snapshot_encoder.ts";
+import { snapshotByteLength, snapshotStream } from "./snapshot_encoder.ts";
 import { SnapshotFormatError } from "./snapshot_format.ts";
 import { type KvRecord, SortedIndex, SortedIndexBuilder } from "./sorted_index.ts";
 
@@ -81,6 +81,11 @@ export interface KvSnapshot {
   readonly appliedIndex: number;
   readonly keys: number;
   readonly valueBytes: number;
+  /**
+   * The exact length of `stream` in bytes, known before a byte is encoded (a backup archive's
+   * tar header needs it first).
+   */
+  readonly byteLength: number;
   /** The snapshot file (docs/FORMATS.md), produced as the reader pulls. Read it once. */
   readonly stream: ReadableStream<Uint8Array>;
 }
@@ -219,11 +224,15 @@ export class KvStateMachine {
       records: this.#index.size,
       valueBytes: this.#valueBytes,
     };
-    const stream = snapshotStream(this.#index.freeze(), header);
+    const leaves = this.#index.freeze();
+    // Before the stream starts: the writer releases leaves as it goes.
+    const byteLength = snapshotByteLength(leaves);
+    const stream = snapshotStream(leaves, header);
     return {
       appliedIndex: header.appliedIndex,
       keys: header.records,
       valueBytes: header.valueBytes,
+      byteLength,
       stream,
     };
   }

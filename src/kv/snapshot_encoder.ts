@@ -47,6 +47,70 @@ export function encodeSnapshotHeader(header: SnapshotHeader): Uint8Array {
   return out;
 }
 
+/** The next block of a snapshot: its payload length, record count and where the next starts. */
+interface BlockPlan {
+  readonly payload: number;
+  readonly count: number;
+  readonly nextLeaf: number;
+  readonly nextPos: number;
+}
+
+/**
+ * Plans the block that starts at record `pos` of leaf `leafIndex`: records while they fit the
+ * payload target; a record larger than the target gets a block of its own. The one rule both
+ * the writer and {@linkcode snapshotByteLength} follow, so the length cannot drift from the
+ * bytes.
+ */
+function planBlock(
+  leaves: readonly (Leaf | undefined)[],
+  leafIndex: number,
+  pos: number,
+): BlockPlan {
+  let payload = 0;
+  let count = 0;
+  let li = leafIndex;
+  let lp = pos;
+  while (li < leaves.length) {
+    const leaf = leaves[li]!;
+    if (lp >= leaf.keys.length) {
+      li++;
+      lp = 0;
+      continue;
+    }
+    const record = leaf.records[lp]!;
+    const size = RECORD_OVERHEAD_BYTES + record.keyBytes + record.value.length;
+    if (count > 0 && payload + size > PAYLOAD_TARGET_BYTES) break;
+    payload += size;
+    count++;
+    lp++;
+    if (payload >= PAYLOAD_TARGET_BYTES) break;
+  }
+  return { payload, count, nextLeaf: li, nextPos: lp };
+}
+
+/**
+ * The exact length in bytes of the snapshot stream {@linkcode snapshotChunks} will produce for
+ * `leaves`, computed from record sizes without encoding anything (O(records), no allocation
+ * per record). A backup archive needs it up front: a tar header carries its member's size
+ * before the member's bytes. Call it before streaming starts (the writer releases leaves).
+ */
+export function snapshotByteLength(leaves: readonly (Leaf | undefined)[]): number {
+  let bytes = SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES;
+  let leafIndex = 0;
+  let pos = 0;
+  for (;;) {
+    while (leafIndex < leaves.length && pos >= leaves[leafIndex]!.keys.length) {
+      leafIndex++;
+      pos = 0;
+    }
+    if (leafIndex >= leaves.length) return bytes;
+    const plan = planBlock(leaves, leafIndex, pos);
+    bytes += BLOCK_FRAMING_BYTES + plan.payload;
+    leafIndex = plan.nextLeaf;
+    pos = plan.nextPos;
+  }
+}
+
 /**
  * Yields the snapshot of `leaves` (a frozen view: never modified while this runs) in chunks of
  * at most {@linkcode SNAPSHOT_CHUNK_BYTES}. `header` must describe exactly those leaves; the
@@ -77,27 +141,7 @@ export function* snapshotChunks(
     }
     if (leafIndex >= leaves.length) break;
 
-    // Plan the block: records from (leafIndex, pos) while they fit the payload target; a
-    // record larger than the target gets a block of its own.
-    let payload = 0;
-    let count = 0;
-    let li = leafIndex;
-    let lp = pos;
-    while (li < leaves.length) {
-      const leaf = leaves[li]!;
-      if (lp >= leaf.keys.length) {
-        li++;
-        lp = 0;
-        continue;
-      }
-      const record = leaf.records[lp]!;
-      const size = RECORD_OVERHEAD_BYTES + record.keyBytes + record.value.length;
-      if (count > 0 && payload + size > PAYLOAD_TARGET_BYTES) break;
-      payload += size;
-      count++;
-      lp++;
-      if (payload >= PAYLOAD_TARGET_BYTES) break;
-    }
+    const { payload, count } = planBlock(leaves, leafIndex, pos);
 
     const block = new Uint8Array(BLOCK_FRAMING_BYTES + payload);
     const view = new DataView(block.buffer);

@@ -840,7 +840,12 @@ function parseListen(
   return { hostname, port };
 }
 
-function parsePeers(value: Value | undefined, source: string, errors: string[]): PeerAddress[] {
+/** Parses `--peers` (`ID=URL,...`), sorted by id; every problem is pushed to `errors`. */
+export function parsePeers(
+  value: Value | undefined,
+  source: string,
+  errors: string[],
+): PeerAddress[] {
   if (typeof value !== "string" || value.trim() === "") return [];
   const peers: PeerAddress[] = [];
   const seenIds = new Set<string>();
