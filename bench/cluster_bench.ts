@@ -58,9 +58,13 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Per-request deadline; the leader-kill loop lowers it so a client retries another member
+ * instead of waiting on one that holds the request while it has no leader. */
+let requestTimeoutMs = 5000;
+
 async function fetchOk(url: string, init?: RequestInit): Promise<Response | null> {
   try {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(requestTimeoutMs) });
     if (!response.ok) {
       await response.body?.cancel();
       return null;
@@ -454,6 +458,7 @@ async function leaderKills(system: System, trials: number, figures: Map<string, 
     // Steady writes first, so the kill lands on a busy leader.
     await runLoad(4, 0.3, (c, i) => system.put(leader, `pre-${t}-${c}-${i}`, value));
     const { killed, survivors } = await system.killLeader();
+    requestTimeoutMs = 1000;
     const t0 = performance.now();
     let done = false;
     for (let i = 0; !done && performance.now() - t0 < 20_000; i++) {
@@ -466,6 +471,7 @@ async function leaderKills(system: System, trials: number, figures: Map<string, 
       if (!done) await delay(5);
     }
     times.push(done ? performance.now() - t0 : NaN);
+    requestTimeoutMs = 5000;
     await system.restart(killed);
   }
   record(figures, "leader kill → next write, median", system.name, median(times), "lower", "ms");
