@@ -69,6 +69,10 @@ import type {
 } from "./node_api.ts";
 import type { PeerInbox, PeerTransport } from "./peer_transport.ts";
 
+function isConfChange(entry: Entry): boolean {
+  return entry.type === EntryType.ConfChange;
+}
+
 /** How often, at most, an advancing commit index alone is written to the hard state. */
 const COMMIT_SAVE_INTERVAL_MS = 1000;
 
@@ -539,7 +543,13 @@ export class RaftNode implements NodeApi, PeerInbox {
     }
     if (ready.softState.role === "leader") this.#lastLeaderContactMs = this.#now();
     this.#releaseAppliedWaiters();
-    if (ready.committedEntries.length > 0 || ready.entries.length > 0) this.#syncMembers();
+    // Membership changes only through configuration entries and snapshots.
+    if (
+      ready.snapshot !== null || ready.entries.some(isConfChange) ||
+      ready.committedEntries.some(isConfChange)
+    ) {
+      this.#syncMembers();
+    }
 
     // 6. Advance.
     this.#raft.advance(ready);
