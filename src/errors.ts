@@ -55,6 +55,11 @@ export const ERROR_CODES = {
     status: 409,
     hint: "Restore into an empty data directory, or pass --force to replace its contents.",
   },
+  ERR_RESTORE_CONFLICT: {
+    status: 409,
+    hint:
+      "The archive is another cluster's: add ?force=true to restore it anyway; or a restore is running.",
+  },
   ERR_REVISION_MISMATCH: {
     status: 412,
     hint: "The key changed since you read it: read it again (X-Edgeraft-Revision) and retry.",
@@ -359,6 +364,17 @@ export class RestoreFailedError extends EdgeraftError {
   override name = "RestoreFailedError";
   constructor(message: string, options?: EdgeraftErrorOptions) {
     super("ERR_RESTORE_FAILED", message, options);
+  }
+}
+
+/**
+ * 409: an online restore that conflicts with the cluster: an archive of another cluster
+ * without `force`, or a restore already running.
+ */
+export class RestoreConflictError extends EdgeraftError {
+  override name = "RestoreConflictError";
+  constructor(message: string, options?: EdgeraftErrorOptions) {
+    super("ERR_RESTORE_CONFLICT", message, options);
   }
 }
 

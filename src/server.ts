@@ -36,6 +36,8 @@ import { writeBackupArchive } from "./backup/archive_writer.ts";
 import { verifyArchive } from "./backup/archive_verifier.ts";
 import { createBearerAuth } from "./http/auth.ts";
 import { registerBackupRoutes } from "./http/backup_routes.ts";
+import { registerRestoreRoute } from "./http/restore_route.ts";
+import { OnlineRestore } from "./node/online_restore.ts";
 import { VERSION } from "./version.ts";
 
 /** A running server: the node, its HTTP listener, and how to stop both. */
@@ -64,6 +66,8 @@ export async function startServer(
     peers: config.peers.length === 0
       ? null
       : config.peers.map((p) => ({ id: p.id, address: p.url, voter: true })),
+    join: config.join,
+    clusterId: config.clusterId,
     tickMs: config.tickMs,
     raft: toRaftConfig(config),
     storage: {
@@ -167,6 +171,14 @@ export async function startServer(
         edgeraftVersion: VERSION,
       }),
     verifyArchive: (stream) => verifyArchive(stream),
+    fetch: peerFetch,
+    logger,
+  });
+  registerRestoreRoute(app, node, {
+    nodeId: config.id,
+    dataDir: config.dataDir,
+    admin: auth.admin,
+    restorer: new OnlineRestore(node, { dataDir: config.dataDir, logger }),
     fetch: peerFetch,
     logger,
   });

@@ -336,6 +336,7 @@ export function statusJson(status: NodeStatus): Record<string, unknown> {
     id: status.id,
     cluster_id: status.clusterId,
     role: status.role,
+    voting: status.voting,
     term: status.term,
     leader: status.leader,
     leader_url: status.leaderUrl,

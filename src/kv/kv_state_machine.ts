@@ -12,11 +12,22 @@
  * point-in-time view while applies continue); configured limits (value size) are enforced at
  * proposal time, not here, so nodes with different settings cannot diverge.
  *
+ * Online restore (kv_restore.ts, docs/BACKUP.md): `restore_begin` opens a restore, its
+ * `restore_chunk`s stage a KV snapshot aside, and `restore_end` replaces the whole state with
+ * it, every key at revision = the end entry's index (so revisions keep increasing across the
+ * restore) and `appliedIndex` = that index; writes applied between begin and end are replaced
+ * too. An open restore is aborted, deterministically, by an entry of another term than its
+ * begin (a new leader), a new begin, `restore_abort`, a chunk out of sequence or of another
+ * restore, or staged bytes that do not decode; installing a snapshot (`restore()`) drops it.
+ * The open restore is not part of a snapshot: the driver must not take one while
+ * {@linkcode KvStateMachine.openRestore} is set.
+ *
  * @module
  */
 
 import { assert } from "../util/assert.ts";
-import { decodeKvCommand, KvCommandError } from "./kv_command.ts";
+import { decodeKvCommand, KvCommandError, type KvRestoreCommand } from "./kv_command.ts";
+import { type OpenRestore, RestoreStaging } from "./kv_restore.ts";
 import { fromSortForm, InvalidKeyError, toSortForm, utf8Length } from "./kv_key.ts";
 import {
   readSnapshot,
@@ -27,12 +38,35 @@ import { snapshotByteLength, snapshotStream } from "./snapshot_encoder.ts";
 import { SnapshotFormatError } from "./snapshot_format.ts";
 import { type KvRecord, SortedIndex, SortedIndexBuilder } from "./sorted_index.ts";
 
-/** The outcome of applying one entry. */
+/** What a `restore_end` put in place. */
+export interface RestoredState {
+  readonly restoreId: string;
+  readonly sourceClusterId: string;
+  readonly sourceIndex: number;
+  readonly keys: number;
+  readonly valueBytes: number;
+  /** The index of the `restore_begin` entry. */
+  readonly beginIndex: number;
+}
+
+/**
+ * The outcome of applying one entry. Restore commands answer `ok` with `revision` = their
+ * index (a `restore_end` also with `restored`), or `restore_failed`.
+ */
 export type ApplyResult =
-  | { readonly ok: true; readonly revision: number }
+  | { readonly ok: true; readonly revision: number; readonly restored?: RestoredState }
   | { readonly ok: false; readonly code: "revision_mismatch"; readonly current: number }
   | { readonly ok: false; readonly code: "not_found" }
-  | { readonly ok: false; readonly code: "invalid_command"; readonly message: string };
+  | { readonly ok: false; readonly code: "invalid_command"; readonly message: string }
+  | { readonly ok: false; readonly code: "restore_failed"; readonly message: string };
+
+/** Why the last open restore ended without replacing the state. */
+export interface RestoreAbort {
+  readonly restoreId: string;
+  /** The index of the entry that ended it. */
+  readonly index: number;
+  readonly reason: string;
+}
 
 /** A stored value. `value` is shared with the store: never modify or transfer it. */
 export interface KvValue {
@@ -105,18 +139,33 @@ export class KvStateMachine {
   #keyBytes = 0;
   #valueBytes = 0;
   #restoring = false;
+  #staging: RestoreStaging | null = null;
+  #lastAbort: RestoreAbort | null = null;
 
   /** The index of the last entry applied. */
   get appliedIndex(): number {
     return this.#appliedIndex;
   }
 
+  /** The online restore in progress (begin applied, end not yet), or null. */
+  get openRestore(): OpenRestore | null {
+    return this.#staging?.info ?? null;
+  }
+
+  /** How the last restore that did not complete ended, or null. Diagnostics only. */
+  get lastRestoreAbort(): RestoreAbort | null {
+    return this.#lastAbort;
+  }
+
   /**
    * Applies the Normal entry at `index` whose data is an encoded KV command. `index` must be
-   * greater than {@linkcode appliedIndex} (entries are applied in log order).
+   * greater than {@linkcode appliedIndex} (entries are applied in log order). `term` is the
+   * entry's term: the driver passes it so that a leader change aborts an open restore (without
+   * it, that rule is not applied).
    */
-  apply(index: number, data: Uint8Array): ApplyResult {
+  apply(index: number, data: Uint8Array, term?: number): ApplyResult {
     this.#advance(index);
+    this.#checkRestoreTerm(index, term);
     let command;
     try {
       command = decodeKvCommand(data);
@@ -125,6 +174,9 @@ export class KvStateMachine {
         return { ok: false, code: "invalid_command", message: error.message };
       }
       throw error;
+    }
+    if (command.op !== "put" && command.op !== "delete") {
+      return this.#applyRestore(index, term ?? 0, command);
     }
     const key = toSortForm(command.key);
     const existing = this.#index.get(key);
@@ -148,9 +200,112 @@ export class KvStateMachine {
     return { ok: true, revision: index };
   }
 
-  /** Marks the entry at `index` applied without a KV command (a no-op or membership entry). */
-  markApplied(index: number): void {
+  /**
+   * Marks the entry at `index` applied without a KV command (a no-op or membership entry).
+   * `term` as for {@linkcode apply}: a new leader's no-op aborts an open restore.
+   */
+  markApplied(index: number, term?: number): void {
     this.#advance(index);
+    this.#checkRestoreTerm(index, term);
+  }
+
+  #checkRestoreTerm(index: number, term: number | undefined): void {
+    const staging = this.#staging;
+    if (staging === null || term === undefined || term === staging.begin.term) return;
+    this.#abortRestore(
+      index,
+      `the leader changed (entry ${index} is of term ${term}, the restore began in term ${staging.begin.term})`,
+    );
+  }
+
+  #abortRestore(index: number, reason: string): void {
+    const staging = this.#staging;
+    if (staging === null) return;
+    this.#staging = null;
+    this.#lastAbort = { restoreId: staging.begin.restoreId, index, reason };
+  }
+
+  #restoreFailed(message: string): ApplyResult {
+    return { ok: false, code: "restore_failed", message };
+  }
+
+  /** Why restore `restoreId` is not open, for the answer to its chunk or end. */
+  #notOpen(restoreId: string): string {
+    const abort = this.#lastAbort;
+    if (abort !== null && abort.restoreId === restoreId) {
+      return `restore ${restoreId} was aborted at index ${abort.index}: ${abort.reason}`;
+    }
+    return `restore ${restoreId} is not open`;
+  }
+
+  #applyRestore(index: number, term: number, command: KvRestoreCommand): ApplyResult {
+    const staging = this.#staging;
+    const ok: ApplyResult = { ok: true, revision: index };
+    switch (command.op) {
+      case "restore_begin": {
+        if (staging !== null) {
+          this.#abortRestore(index, `restore ${command.restoreId} began at index ${index}`);
+        }
+        this.#staging = new RestoreStaging({
+          restoreId: command.restoreId,
+          size: command.size,
+          sha256: command.sha256,
+          sourceClusterId: command.sourceClusterId,
+          sourceIndex: command.sourceIndex,
+          beginIndex: index,
+          term,
+        });
+        return ok;
+      }
+      case "restore_chunk": {
+        if (staging === null || staging.begin.restoreId !== command.restoreId) {
+          const message = this.#notOpen(command.restoreId);
+          this.#abortRestore(index, `a chunk of restore ${command.restoreId} arrived`);
+          return this.#restoreFailed(message);
+        }
+        const problem = staging.append(command.seq, command.bytes);
+        if (problem !== null) {
+          this.#abortRestore(index, problem);
+          return this.#restoreFailed(this.#notOpen(command.restoreId));
+        }
+        return ok;
+      }
+      case "restore_abort": {
+        if (staging !== null && staging.begin.restoreId === command.restoreId) {
+          this.#abortRestore(index, "aborted by the leader");
+        }
+        return ok;
+      }
+      case "restore_end": {
+        if (staging === null || staging.begin.restoreId !== command.restoreId) {
+          const message = this.#notOpen(command.restoreId);
+          this.#abortRestore(index, `the end of restore ${command.restoreId} arrived`);
+          return this.#restoreFailed(message);
+        }
+        const outcome = staging.finish(index);
+        if (!outcome.ok) {
+          this.#abortRestore(index, outcome.reason);
+          return this.#restoreFailed(this.#notOpen(command.restoreId));
+        }
+        this.#staging = null;
+        this.#index = outcome.state.index;
+        this.#keyBytes = outcome.state.keyBytes;
+        this.#valueBytes = outcome.state.valueBytes;
+        const begin = staging.begin;
+        return {
+          ok: true,
+          revision: index,
+          restored: {
+            restoreId: begin.restoreId,
+            sourceClusterId: begin.sourceClusterId,
+            sourceIndex: begin.sourceIndex,
+            keys: outcome.state.keys,
+            valueBytes: outcome.state.valueBytes,
+            beginIndex: begin.beginIndex,
+          },
+        };
+      }
+    }
   }
 
   #advance(index: number): void {
@@ -238,9 +393,9 @@ export class KvStateMachine {
   }
 
   /**
-   * Replaces the whole state with the snapshot in `stream`, after verifying all of it. On any
-   * error (a `SnapshotFormatError` for damage, or the stream's own error) the previous state
-   * is left exactly as it was.
+   * Replaces the whole state with the snapshot in `stream`, after verifying all of it, and
+   * drops an open online restore. On any error (a `SnapshotFormatError` for damage, or the
+   * stream's own error) the previous state is left exactly as it was.
    */
   async restore(
     stream: ReadableStream<Uint8Array>,
@@ -275,6 +430,8 @@ export class KvStateMachine {
       this.#appliedIndex = summary.appliedIndex;
       this.#keyBytes = keyBytes;
       this.#valueBytes = summary.valueBytes;
+      // A snapshot never holds an open online restore (none is taken while one is open).
+      this.#staging = null;
       return summary;
     } finally {
       this.#restoring = false;

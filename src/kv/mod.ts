@@ -7,6 +7,7 @@
 
 export * from "./kv_command.ts";
 export * from "./kv_key.ts";
+export type { OpenRestore, RestoreBegin } from "./kv_restore.ts";
 export * from "./kv_state_machine.ts";
 export * from "./scan_snapshot.ts";
 export {

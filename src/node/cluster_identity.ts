@@ -44,6 +44,12 @@ export function deriveClusterId(membership: Membership): string {
   return sha256Hex(new TextEncoder().encode(`edgeraft-cluster:${text}`)).slice(0, 16);
 }
 
+/** A cluster id as {@linkcode deriveClusterId} and `restoredClusterId` make them: 16 lowercase
+ * hex digits (`--cluster-id` is checked against this). */
+export function isClusterId(text: string): boolean {
+  return /^[0-9a-f]{16}$/.test(text);
+}
+
 /** Reads the identity of `dataDir`, or null when the directory has none yet. */
 export function readClusterIdentity(fs: FileSystem, dataDir: string): ClusterIdentity | null {
   const path = joinPath(dataDir, FILE_NAME);

@@ -29,6 +29,7 @@
 import { parseArgs } from "node:util";
 import type { RaftConfig } from "../raft/types.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../util/logger.ts";
+import { isClusterId } from "./cluster_identity.ts";
 
 /** One peer of the bootstrap membership. */
 export interface PeerAddress {
@@ -59,6 +60,19 @@ export interface ServeConfig {
   readonly advertiseUrl: string;
   /** Bootstrap membership, sorted by id; empty when the data directory is already initialised. */
   readonly peers: readonly PeerAddress[];
+  /**
+   * `--join`: bootstrap an empty data directory as a replacement member of an existing cluster
+   * (same id as the node whose data was lost): it neither votes nor campaigns until it caught
+   * up from the leader. Ignored, with a warning in the log, for an initialised data directory
+   * (so it may stay in a unit file or config); docs/ARCHITECTURE.md, "Replacing a node".
+   */
+  readonly join: boolean;
+  /**
+   * `--cluster-id`: the cluster id to bootstrap an empty data directory with, instead of the
+   * one derived from `--peers` (a node of a restored cluster, whose id the archive and the
+   * peers determine). Checked against an initialised directory's id. 16 lowercase hex digits.
+   */
+  readonly clusterId: string | null;
   readonly configFile: string | null;
   /** Client bearer token, or null (open node: loopback or `--insecure` only). */
   readonly token: string | null;
@@ -172,6 +186,18 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     "URL peers and clients reach this node at (default from --peers or --listen)",
   ),
   option("peers", "string", "Bootstrap membership ID=URL,... (empty data directory only)"),
+  option(
+    "join",
+    "boolean",
+    "Bootstrap an empty data directory as a replacement member of an existing cluster; " +
+      "it votes only once caught up from the leader",
+    { default: false },
+  ),
+  option(
+    "cluster-id",
+    "string",
+    "Cluster id (16 lowercase hex) for an empty data directory; default derived from --peers",
+  ),
   option("config", "string", "JSON config file", { inFile: false }),
   option("token-file", "string", "File holding the client bearer token"),
   option("admin-token-file", "string", "File holding the admin bearer token (backup, restore)"),
@@ -445,6 +471,17 @@ export async function parseServeConfig(
     }
   }
 
+  // Bootstrap identity.
+  const join = bool("join");
+  const clusterId = str("cluster-id") ?? null;
+  if (clusterId !== null && !isClusterId(clusterId)) {
+    errors.push(
+      `${src("cluster-id")}: ${
+        JSON.stringify(clusterId)
+      } is not a cluster id (16 lowercase hex digits, as in edgeraft status)`,
+    );
+  }
+
   // Secrets.
   const token = await readSecret(
     str("token-file"),
@@ -572,6 +609,8 @@ export async function parseServeConfig(
     listenIsLoopback,
     advertiseUrl: advertiseUrl!,
     peers,
+    join,
+    clusterId,
     configFile,
     token,
     adminToken,

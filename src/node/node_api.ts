@@ -58,6 +58,12 @@ export interface NodeStatus {
   readonly id: NodeId;
   readonly clusterId: string;
   readonly role: Role;
+  /**
+   * Whether this node takes part in elections: a voter without a no-vote marker. False for a
+   * learner, after storage lost acknowledged entries and while a replacement (`--join`)
+   * catches up, until its log holds what the leader committed (docs/ARCHITECTURE.md).
+   */
+  readonly voting?: boolean;
   readonly term: number;
   readonly leader: NodeId | null;
   /** The leader's peer URL when known, for forwarding. */

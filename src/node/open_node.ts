@@ -7,15 +7,29 @@
  * the core hands out as committed start right after the snapshot and nothing is applied
  * twice; the core's commit index is clamped by recovery to what the log still holds.
  *
+ * Node replacement (`--join`, docs/ARCHITECTURE.md "Replacing a node"): an empty data
+ * directory bootstrapped with `join` gets the joining marker (`lostAfter =
+ * JOINING_LOST_AFTER`) in its hard state *before* its identity file is written, so once the
+ * directory counts as initialised the marker is durable: a crash before the node caught up
+ * restarts it still joining, and a crash before the identity file leaves a directory that is
+ * refused until emptied. The driver clears the marker when the core stops joining.
+ *
  * @module
  */
 
 import { KvStateMachine } from "../kv/kv_state_machine.ts";
 import { defaultRaftConfig, validateRaftConfig } from "../raft/config.ts";
 import { Raft } from "../raft/raft.ts";
-import type { Member, NodeId, RaftConfig, SnapshotMeta } from "../raft/types.ts";
+import {
+  JOINING_LOST_AFTER,
+  type Member,
+  type NodeId,
+  type RaftConfig,
+  type SnapshotMeta,
+} from "../raft/types.ts";
 import { DEFAULT_STORAGE_CONFIG, type StorageConfig } from "../storage/config.ts";
 import { describeStorageEvent } from "../storage/events.ts";
+import { FileHardStateStore } from "../storage/file_hard_state_store.ts";
 import { DenoFileSystem, type FileSystem } from "../storage/fs.ts";
 import { Storage } from "../storage/storage.ts";
 import type { Logger } from "../util/logger.ts";
@@ -34,6 +48,12 @@ export interface OpenNodeOptions {
   readonly dataDir: string;
   /** `--peers`: bootstraps an empty data directory; ignored afterwards. */
   readonly peers: readonly Member[] | null;
+  /** `--join`: bootstrap an empty data directory as a replacement member of an existing
+   * cluster (no vote until caught up). Ignored, with a warning, for an initialised one. */
+  readonly join?: boolean;
+  /** `--cluster-id`: the id to bootstrap with instead of the one derived from the peers;
+   * an initialised directory must carry it. */
+  readonly clusterId?: string | null;
   readonly tickMs: number;
   /** Overrides of the core's defaults (`defaultRaftConfig`). */
   readonly raft?: Partial<Omit<RaftConfig, "id">>;
@@ -95,6 +115,13 @@ export async function openNode(options: OpenNodeOptions): Promise<RaftNode> {
     applied: snapshotMeta?.index ?? 0,
     lostAfter: recovery.lostAfter,
   }, { random: options.random ?? Math.random });
+  const joining = raft.status().joining;
+  if (joining) {
+    options.logger.info(
+      "joining an existing cluster: no vote until caught up from the leader",
+      { id: options.id, cluster: identity.clusterId },
+    );
+  }
 
   options.logger.info("node opened", {
     id: options.id,
@@ -103,7 +130,8 @@ export async function openNode(options: OpenNodeOptions): Promise<RaftNode> {
     commit: recovery.raftHardState.commit,
     firstIndex: storage.log.firstIndex(),
     lastIndex: storage.log.lastIndex(),
-    lostAfter: recovery.lostAfter,
+    lostAfter: joining ? null : recovery.lostAfter,
+    joining,
   });
 
   return new RaftNode({
@@ -131,25 +159,42 @@ export async function openNode(options: OpenNodeOptions): Promise<RaftNode> {
 
 function checkIdentity(fs: FileSystem, options: OpenNodeOptions): ClusterIdentity {
   const existing = readClusterIdentity(fs, options.dataDir);
+  const wantedClusterId = options.clusterId ?? null;
   if (existing !== null) {
     if (existing.nodeId !== options.id) {
       throw new DataDirError(
         `Data directory "${options.dataDir}" belongs to node "${existing.nodeId}", not "${options.id}"`,
       );
     }
+    if (wantedClusterId !== null && existing.clusterId !== wantedClusterId) {
+      throw new DataDirError(
+        `Data directory "${options.dataDir}" belongs to cluster ${existing.clusterId}, ` +
+          `not --cluster-id ${wantedClusterId}`,
+      );
+    }
+    if (options.join === true) {
+      options.logger.warn(
+        "--join ignored: the data directory is already initialised (it only bootstraps an empty one)",
+        { dataDir: options.dataDir },
+      );
+    }
     return existing;
   }
   const leftovers = fs.readDir(options.dataDir).filter((e) => !e.name.startsWith("."));
   if (leftovers.length > 0) {
+    const interrupted = leftovers.every((e) => e.name.startsWith("hardstate"));
     throw new DataDirError(
       `Data directory "${options.dataDir}" holds files but no cluster identity; ` +
-        "it was not created by edgeraft serve or restore",
+        (interrupted
+          ? "its bootstrap was interrupted: empty it and start again"
+          : "it was not created by edgeraft serve or restore"),
     );
   }
   const peers = options.peers;
   if (peers === null || peers.length === 0) {
     throw new DataDirError(
-      `Data directory "${options.dataDir}" is empty: give --peers to bootstrap a new cluster`,
+      `Data directory "${options.dataDir}" is empty: give --peers to bootstrap ` +
+        (options.join === true ? "it as a member of the existing cluster" : "a new cluster"),
     );
   }
   if (!peers.some((m) => m.id === options.id)) {
@@ -158,11 +203,17 @@ function checkIdentity(fs: FileSystem, options: OpenNodeOptions): ClusterIdentit
   const members = [...peers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const initialMembership = { members };
   const identity: ClusterIdentity = {
-    clusterId: deriveClusterId(initialMembership),
+    clusterId: wantedClusterId ?? deriveClusterId(initialMembership),
     nodeId: options.id,
     initialMembership,
     createdAt: new Date(options.now?.() ?? Date.now()).toISOString(),
   };
+  if (options.join === true) {
+    // The marker first: the directory counts as initialised only once the identity exists.
+    const hardState = FileHardStateStore.open(fs, options.dataDir);
+    hardState.saveSync({ ...hardState.load(), lostAfter: JOINING_LOST_AFTER });
+    hardState.close();
+  }
   writeClusterIdentity(fs, options.dataDir, identity);
   return identity;
 }

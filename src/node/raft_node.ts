@@ -35,13 +35,19 @@ import {
   TimeoutError,
   ValueTooLargeError,
 } from "../errors.ts";
-import { encodeKvCommand } from "../kv/kv_command.ts";
+import {
+  encodeKvCommand,
+  type KvRestoreCommand,
+  RESTORE_CHUNK_OVERHEAD_BYTES,
+} from "../kv/kv_command.ts";
+import type { OpenRestore } from "../kv/kv_restore.ts";
 import { type ApplyResult, type KvSnapshot, KvStateMachine } from "../kv/kv_state_machine.ts";
 import { Raft } from "../raft/raft.ts";
 import {
   type Entry,
   EntryType,
   type HardState,
+  JOINING_LOST_AFTER,
   type Membership,
   type Message,
   type NodeId,
@@ -75,6 +81,24 @@ function isConfChange(entry: Entry): boolean {
 
 /** How often, at most, an advancing commit index alone is written to the hard state. */
 const COMMIT_SAVE_INTERVAL_MS = 1000;
+
+/** How long a leader defers its post-restore snapshot for followers to catch up. */
+const POST_RESTORE_SNAPSHOT_WAIT_MS = 30_000;
+
+/** The largest chunk of an online restore (smaller when `proposalBytesMax` demands it). */
+export const RESTORE_CHUNK_BYTES_MAX = 512 * 1024;
+
+/** A restore command the core accepted: where it sits and its outcome once applied here. */
+export type RestoreProposal =
+  | { readonly ok: false; readonly reason: "overloaded" }
+  | {
+    readonly ok: true;
+    readonly index: number;
+    readonly term: number;
+    /** Resolves with the apply result (same index and term), rejects at the deadline or when
+     * the entry was lost in a leader change. */
+    readonly applied: Promise<ApplyResult>;
+  };
 
 /** What a backup is taken from: see {@linkcode RaftNode.backupView}. */
 export interface BackupView {
@@ -173,6 +197,9 @@ export class RaftNode implements NodeApi, PeerInbox {
   #lastBackup: { index: number; createdAt: string } | null = null;
   #lostAfter: number;
   #lastCommitSaveMs = 0;
+  /** A restore replaced the state at `index`: snapshot it soon (drops its chunks from the
+   * log); see #maybeStartSnapshot. */
+  #snapshotWanted: { readonly index: number; readonly sinceMs: number } | null = null;
 
   constructor(options: RaftNodeOptions) {
     this.id = options.id;
@@ -242,6 +269,7 @@ export class RaftNode implements NodeApi, PeerInbox {
       id: this.id,
       clusterId: this.clusterId,
       role: s.role,
+      voting: s.lostAfter === 0 && s.membership.members.some((m) => m.id === this.id && m.voter),
       term: s.term,
       leader: s.leader,
       leaderUrl,
@@ -354,6 +382,59 @@ export class RaftNode implements NodeApi, PeerInbox {
    * write acknowledged before the call is visible (Raft §8 ReadIndex). */
   async readBarrier(): Promise<number> {
     return await this.#linearizableBarrier();
+  }
+
+  // ---- online restore (src/node/online_restore.ts drives it) -----------------------------
+
+  /** The chunk size an online restore proposes: fits `proposalBytesMax` with its framing. */
+  restoreChunkBytes(): number {
+    const fit = this.#options.raftConfig.proposalBytesMax - RESTORE_CHUNK_OVERHEAD_BYTES;
+    return Math.max(1, Math.min(RESTORE_CHUNK_BYTES_MAX, fit));
+  }
+
+  /** How many restore chunks may be in flight at once: at most 8, and together at most a
+   * quarter of `uncommittedBytesMax`, so client writes keep room beside a restore. */
+  restoreChunksInFlightMax(): number {
+    const quarter = Math.floor(
+      this.#options.raftConfig.uncommittedBytesMax / 4 / this.restoreChunkBytes(),
+    );
+    return Math.max(1, Math.min(8, quarter));
+  }
+
+  /** The online restore this node's state machine has open, or null. */
+  openRestore(): OpenRestore | null {
+    return this.#kv.openRestore;
+  }
+
+  /**
+   * Proposes one online-restore command (leader only). Throws like a write when the core
+   * refuses it (not leader, transferring, too large), except when the leader has too many
+   * uncommitted bytes: then `{ ok: false, reason: "overloaded" }`, and the caller waits for
+   * earlier proposals to apply before trying again.
+   */
+  proposeRestoreCommand(command: KvRestoreCommand): RestoreProposal {
+    this.#checkServing();
+    const data = encodeKvCommand(command);
+    const proposed = this.#raft.propose(data);
+    if (!proposed.ok) {
+      if (proposed.reason === "overloaded") return { ok: false, reason: "overloaded" };
+      throw this.#proposeError(proposed);
+    }
+    const applied = new Promise<ApplyResult>((resolve, reject) => {
+      this.#pendingWrites.set(proposed.index, {
+        term: proposed.term,
+        key: "",
+        prevRevision: undefined,
+        resolve,
+        reject,
+      });
+    });
+    this.#signal();
+    const deadline = this.#withDeadline(applied, `waiting for ${command.op} to commit`).finally(
+      () => this.#pendingWrites.delete(proposed.index),
+    );
+    deadline.catch(() => {}); // the caller may stop listening after an earlier failure
+    return { ok: true, index: proposed.index, term: proposed.term, applied: deadline };
   }
 
   // ---- PeerInbox -------------------------------------------------------------------------
@@ -527,6 +608,15 @@ export class RaftNode implements NodeApi, PeerInbox {
       // The log holds again everything recovery had to drop: clear the no-vote marker.
       if (await this.#storage.noteCaughtUp()) this.#lostAfter = 0;
     }
+    if (this.#lostAfter === JOINING_LOST_AFTER && !this.#raft.status().joining) {
+      // A replacement node (--join) caught up from the leader (raft.ts, #refreshJoining):
+      // clear its no-vote marker durably, before any vote it grants goes out (step 4).
+      await this.#storage.hardState.save({ ...this.#storage.hardState.load(), lostAfter: 0 });
+      this.#lostAfter = 0;
+      this.#logger.info("caught up from the leader: voting again", {
+        lastIndex: this.#log.lastIndex(),
+      });
+    }
 
     // 4. Messages that promise what we just made durable.
     this.#sendAll(ready.messagesAfterPersist);
@@ -634,12 +724,18 @@ export class RaftNode implements NodeApi, PeerInbox {
 
   #apply(entry: Entry): void {
     if (entry.index <= this.#kv.appliedIndex) return; // covered by an installed snapshot
+    // The entry's term goes with it: a new leader's entry aborts an open online restore.
+    const restoreBefore = this.#kv.openRestore;
     if (entry.type !== EntryType.Normal) {
-      this.#kv.markApplied(entry.index);
+      this.#kv.markApplied(entry.index, entry.term);
+      if (restoreBefore !== null) this.#noteRestore(entry, restoreBefore, null);
       this.#failLostWrite(entry);
       return;
     }
-    const result = this.#kv.apply(entry.index, entry.data);
+    const result = this.#kv.apply(entry.index, entry.data, entry.term);
+    if (restoreBefore !== null || this.#kv.openRestore !== null) {
+      this.#noteRestore(entry, restoreBefore, result);
+    }
     const pending = this.#pendingWrites.get(entry.index);
     if (pending === undefined) return;
     this.#pendingWrites.delete(entry.index);
@@ -648,6 +744,46 @@ export class RaftNode implements NodeApi, PeerInbox {
       return;
     }
     pending.resolve(result);
+  }
+
+  /** Logs the online-restore transitions an applied entry caused; after a completed
+   * restore, asks for a snapshot of the new state. */
+  #noteRestore(
+    entry: Entry,
+    before: OpenRestore | null,
+    result: ApplyResult | null,
+  ): void {
+    const after = this.#kv.openRestore;
+    if (result !== null && result.ok && result.restored !== undefined) {
+      const r = result.restored;
+      this.#logger.info("restore applied", {
+        restoreId: r.restoreId,
+        index: entry.index,
+        beginIndex: r.beginIndex,
+        keys: r.keys,
+        sourceCluster: r.sourceClusterId,
+        sourceIndex: r.sourceIndex,
+      });
+      this.#snapshotWanted = { index: entry.index, sinceMs: this.#now() };
+      return;
+    }
+    if (after !== null && after.restoreId !== before?.restoreId) {
+      this.#logger.info("restore started", {
+        restoreId: after.restoreId,
+        index: entry.index,
+        size: after.size,
+        sourceCluster: after.sourceClusterId,
+        sourceIndex: after.sourceIndex,
+      });
+    }
+    const abort = this.#kv.lastRestoreAbort;
+    if (before !== null && after?.restoreId !== before.restoreId && abort?.index === entry.index) {
+      this.#logger.warn("restore aborted", {
+        restoreId: abort.restoreId,
+        index: entry.index,
+        reason: abort.reason,
+      });
+    }
   }
 
   #failLostWrite(entry: Entry): void {
@@ -680,6 +816,9 @@ export class RaftNode implements NodeApi, PeerInbox {
 
   #maybeStartSnapshot(): void {
     if (this.#snapshotRunning || this.#closing) return;
+    // An open online restore is not part of a snapshot: none is taken until it ends, so a
+    // restart replays it from its begin entry.
+    if (this.#kv.openRestore !== null) return;
     const policy = this.#options.snapshotPolicy;
     const due = snapshotDue(policy, {
       appliedIndex: this.#kv.appliedIndex,
@@ -687,14 +826,31 @@ export class RaftNode implements NodeApi, PeerInbox {
       elapsedMs: this.#now() - this.#lastSnapshotAtMs,
       closing: false,
     });
-    if (due === null) return;
+    if (due === null && !this.#postRestoreSnapshotDue()) return;
+    this.#snapshotWanted = null;
     this.#takeSnapshot().catch((error) =>
       this.#logger.warn("snapshot failed", { error: String(error) })
     );
   }
 
+  /**
+   * After a restore, a snapshot frees the chunks held in the log. A leader waits until every
+   * follower has the restore's end entry (at most POST_RESTORE_SNAPSHOT_WAIT_MS): its snapshot
+   * compacts the core's log, and a follower still missing entries would then be sent the
+   * whole state instead of a few entries.
+   */
+  #postRestoreSnapshotDue(): boolean {
+    const wanted = this.#snapshotWanted;
+    if (wanted === null) return false;
+    const s = this.#raft.status();
+    if (s.role !== "leader") return true;
+    if (this.#now() - wanted.sinceMs >= POST_RESTORE_SNAPSHOT_WAIT_MS) return true;
+    return s.progress.every((p) => p.id === this.id || p.match >= wanted.index);
+  }
+
   async #takeSnapshot(): Promise<void> {
     if (this.#snapshotRunning) return;
+    if (this.#kv.openRestore !== null) return; // see #maybeStartSnapshot
     const index = this.#kv.appliedIndex;
     if (index === 0 || index <= (this.#lastSnapshot?.index ?? 0)) return;
     const term = this.#termAt(index);

@@ -40,6 +40,7 @@ import {
   EntryType,
   type HardState,
   type HeartbeatResponse,
+  JOINING_LOST_AFTER,
   type Membership,
   type Message,
   type NodeId,
@@ -90,6 +91,15 @@ export class Raft {
    * counted it for entries it no longer holds (docs/STORAGE.md, "the no-vote rule").
    */
   #lostAfter: number;
+  /**
+   * This node replaces a member that lost its state (`--join`): it may have voted in a term
+   * and acknowledged entries it no longer remembers. Until it follows a leader and holds what
+   * that leader committed, it neither votes nor campaigns (see #refreshJoining). `#lostAfter`
+   * is JOINING_LOST_AFTER until the leader message that sets the bound.
+   */
+  #joining: boolean;
+  /** While joining: the highest commit index a leader reported since this node started. */
+  #joinCommitSeen = 0;
   #votersOf: Membership | null = null;
   #voterCache: readonly NodeId[] = [];
 
@@ -131,7 +141,8 @@ export class Raft {
     });
     this.#term = boot.hardState.term;
     this.#vote = boot.hardState.vote;
-    this.#lostAfter = boot.lostAfter ?? 0;
+    this.#joining = boot.joining === true || boot.lostAfter === JOINING_LOST_AFTER;
+    this.#lostAfter = this.#joining ? JOINING_LOST_AFTER : boot.lostAfter ?? 0;
     if (this.#log.lastTerm > this.#term) {
       // Entries of a later term reached the disk but the hard state did not (a crash between
       // the two writes). The node had entered that term; it cast no vote in it that anyone
@@ -190,11 +201,11 @@ export class Raft {
         this.#handleVoteResponse(m);
         break;
       case "append":
-        this.#followLeader(m.from);
+        this.#followLeader(m.from, m.commit);
         this.#handleAppend(m);
         break;
       case "heartbeat":
-        this.#followLeader(m.from);
+        this.#followLeader(m.from, m.commit);
         this.#log.commitTo(Math.min(m.commit, this.#log.lastIndex));
         this.#send({
           type: "heartbeat_response",
@@ -203,9 +214,23 @@ export class Raft {
           term: this.#term,
           readSeq: m.readSeq,
         });
+        if (m.commit > this.#log.lastIndex && (this.#joining || this.#lostAfter > 0)) {
+          // The leader believes we hold entries (up to its commit, as far as we acknowledged)
+          // that this node lost with its state: reject at that index with our last index as
+          // the hint, so it lowers our match and re-sends (or sends a snapshot) even when no
+          // new write would make it probe us.
+          this.#sendAppendResponse(
+            m.from,
+            false,
+            m.commit,
+            this.#log.lastIndex,
+            this.#log.lastTerm,
+          );
+        }
         break;
       case "snapshot":
-        this.#followLeader(m.from);
+        // The snapshot's index is committed at the leader: a lower bound of its commit.
+        this.#followLeader(m.from, m.snapshot.index);
         this.#handleSnapshot(m);
         break;
       case "append_response":
@@ -395,6 +420,7 @@ export class Raft {
     if (applied !== undefined) this.#log.appliedTo(applied.index);
     // The leader's own match index is its persisted index: it may complete a quorum now.
     if (this.#role === "leader" && last !== undefined) this.#maybeCommit();
+    this.#refreshJoining();
   }
 
   /** A point-in-time view of this node. */
@@ -425,6 +451,8 @@ export class Raft {
       membership: this.#log.membership,
       progress,
       transferee: this.#transferee,
+      lostAfter: !this.#joining && this.#log.persisted >= this.#lostAfter ? 0 : this.#lostAfter,
+      joining: this.#joining,
     };
   }
 
@@ -460,10 +488,64 @@ export class Raft {
       isVoter(this.#log.membershipAt(this.#log.committed), this.#id);
   }
 
-  /** The no-vote rule: false while the durable log is below what recovery lost. */
+  /**
+   * The no-vote rule: false while the durable log is below what recovery lost, and while
+   * joining (see #refreshJoining).
+   */
   #mayVote(): boolean {
+    if (this.#joining) {
+      this.#refreshJoining();
+      return !this.#joining;
+    }
     if (this.#lostAfter > 0 && this.#log.persisted >= this.#lostAfter) this.#lostAfter = 0;
     return this.#lostAfter === 0;
+  }
+
+  /**
+   * Ends joining once voting is safe again. A node that lost its state may have voted in some
+   * term T and may have been counted in a quorum for entries it no longer holds; Raft §5.2 (one
+   * vote per term) and §5.4.1 (a vote only for a log at least as up to date) both rest on the
+   * voter's memory. So, as the Raft thesis asks of a server that lost its storage, it stays
+   * out of elections until all of these hold:
+   *
+   * 1. it has been up for three election timeouts (`#joinHoldOffTicks`) when it hears from a
+   *    leader. Within two election timeouts of this node's last vote, any leader of a term
+   *    older than T has stepped down (check-quorum: the voters that elected T's winner reject
+   *    it, and this node voted in T), and a candidate of T that did not win has given up T;
+   *    the third one lets their last messages arrive. So the leader it hears from now leads T
+   *    or a later term;
+   * 2. it follows that leader (or a later one) in its current term. When joining ends it
+   *    records its vote in that term for that leader (durable with the next hard state), so
+   *    it grants no other vote in that term, even after it lost track of the leader; every
+   *    later term is newer than any term it voted in before;
+   * 3. its durable log holds a committed entry of its current term at an index ≥ `#lostAfter`:
+   *    the highest commit index leaders reported from its start to the first leader message of
+   *    step 1. A leader commits an entry of its own term only after every entry committed in
+   *    earlier terms (they precede it in its log), which covers those; an entry the leader
+   *    committed in its own term counting the lost node's acknowledgement is at most the
+   *    commit index of its first message to the new node (a heartbeat's `min(commit, match)`
+   *    included: the match index still counts that acknowledgement then). So this node then
+   *    holds everything a quorum may have counted it for.
+   *
+   * Step 1 assumes check-quorum (edgeraft always runs with it) and messages that arrive
+   * within an election timeout (docs/ARCHITECTURE.md, "Replacing a node").
+   */
+  #refreshJoining(): void {
+    if (!this.#joining || this.#lostAfter === JOINING_LOST_AFTER) return;
+    if (this.#role !== "follower" || this.#leader === null) return;
+    const log = this.#log;
+    const held = Math.min(log.committed, log.persisted);
+    if (held >= this.#lostAfter && log.term(held) === this.#term) {
+      this.#joining = false;
+      this.#lostAfter = 0;
+      // A vote for the leader of the term cannot help anyone else win it.
+      if (this.#vote === null) this.#vote = this.#leader;
+    }
+  }
+
+  /** Step 1 of #refreshJoining: ticks since boot before a leader's commit index is trusted. */
+  #joinHoldOffTicks(): number {
+    return 3 * this.#config.electionTicks;
   }
 
   #becomeFollower(
@@ -536,12 +618,21 @@ export class Raft {
     this.#electionTimeout = this.#randomElectionTimeout();
   }
 
-  /** A message from the leader of the current term arrived. */
-  #followLeader(from: NodeId): void {
+  /**
+   * A message from the leader of the current term arrived; `commit` is a commit index it
+   * reported (a lower bound of its own), which a joining node's no-vote bound takes in.
+   */
+  #followLeader(from: NodeId, commit: number): void {
     assert(this.#role !== "leader", `two leaders in term ${this.#term}`);
     if (this.#role !== "follower") this.#becomeFollower(this.#term, from);
     else this.#setLeader(from);
     this.#electionElapsed = 0;
+    if (this.#joining && this.#lostAfter === JOINING_LOST_AFTER) {
+      this.#joinCommitSeen = Math.max(this.#joinCommitSeen, commit);
+      if (this.#ticks >= this.#joinHoldOffTicks()) {
+        this.#lostAfter = Math.max(1, this.#joinCommitSeen);
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------

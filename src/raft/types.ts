@@ -294,7 +294,23 @@ export interface RaftBootState {
    * (docs/STORAGE.md, "Lost entries and the no-vote rule").
    */
   readonly lostAfter?: number;
+  /**
+   * This node replaces a member whose state was lost (an empty data directory started with
+   * `--join`): it may have voted in some term before, and acknowledged entries, that it no
+   * longer remembers. It neither votes, grants pre-votes nor campaigns until it has heard from
+   * a leader and holds what that leader had committed (see {@linkcode RaftStatus.joining}).
+   * The same as `lostAfter: JOINING_LOST_AFTER`, which is how the driver persists it.
+   */
+  readonly joining?: boolean;
 }
+
+/**
+ * The `lostAfter` value of a joining node that has not heard from a leader yet: "everything
+ * may be lost, the bound is not known". The driver persists it in the hard state when it
+ * bootstraps an empty data directory with `--join`, so a crash before the node caught up
+ * restarts it still joining (docs/ARCHITECTURE.md, "Replacing a node").
+ */
+export const JOINING_LOST_AFTER = Number.MAX_SAFE_INTEGER;
 
 /** How the leader sees one follower's replication (etcd-io/raft's Progress). */
 export interface ProgressStatus {
@@ -327,6 +343,19 @@ export interface RaftStatus {
   readonly progress: readonly ProgressStatus[];
   /** The target of a leadership transfer in progress, or null. */
   readonly transferee: NodeId | null;
+  /**
+   * The no-vote bound in force: 0 when this node may vote; otherwise it neither votes nor
+   * campaigns until its log reaches this index ({@linkcode JOINING_LOST_AFTER} while joining
+   * and no leader has been heard from yet).
+   */
+  readonly lostAfter: number;
+  /**
+   * True while this node replaces a member that lost its state (`RaftBootState.joining`). It
+   * ends once this node follows a leader of its current term and durably holds a committed
+   * entry of that term at an index ≥ `lostAfter` (the commit index the first leader it heard
+   * from reported). The driver then clears the persisted marker.
+   */
+  readonly joining: boolean;
 }
 
 /** Deliberately broken rules, switched on only by tests that prove the simulator catches

@@ -1,7 +1,8 @@
 /**
  * The fault injector of the faulty phase. At random times it crashes nodes (between Readies or
  * at an armed point inside one, see {@linkcode CrashStage}) and restarts them later from their
- * disks (sometimes with a corrupted log tail, recovered with the no-vote marker), crashes the
+ * disks (sometimes with a corrupted log tail, recovered with the no-vote marker, or with a
+ * wiped disk, started again empty with `--join`: node replacement), crashes the
  * whole cluster, partitions the network (isolated node, majority/minority
  * split, a bridge node, one-way cuts, random cut links), changes delay/loss/duplication,
  * proposes membership changes (add learner, add voter, promote, remove, re-add a removed node
@@ -22,6 +23,7 @@ import { type NemesisPlan, type NemesisWeights, pick } from "./scenario.ts";
 export interface NemesisCounters {
   crashes: number;
   corruptions: number;
+  wipes: number;
   crashAlls: number;
   partitions: number;
   linkChanges: number;
@@ -39,6 +41,7 @@ export class Nemesis {
   readonly counters: NemesisCounters = {
     crashes: 0,
     corruptions: 0,
+    wipes: 0,
     crashAlls: 0,
     partitions: 0,
     linkChanges: 0,
@@ -118,6 +121,8 @@ export class Nemesis {
         return this.#crashOne();
       case "corrupt":
         return this.#corrupt();
+      case "wipe":
+        return this.#wipe();
       case "crashAll":
         return this.#crashAll();
       case "partition":
@@ -152,29 +157,51 @@ export class Nemesis {
    * could keep them (that is the separate, explicit "recover lost quorum" operation).
    */
   #corrupt(): void {
-    const cluster = this.#cluster;
-    // The others must still form a majority, or nobody could vote the marked node back in:
-    // at least 3 voters, and no uncommitted change in any log (an appended change is in force
-    // at once, and nodes that disagree on the configuration may need the marked node's vote).
-    if (this.#recovering() || this.#confPending) return;
-    if (cluster.membership.members.filter((m) => m.voter).length < 3) return;
-    for (const node of cluster.nodes.values()) {
-      if (node.incarnation === 0) continue;
-      if (!sameMembership(node.latestMembership(), cluster.membership)) return;
-    }
-    const members = cluster.membership.members
-      .map((member) => cluster.node(member.id))
-      .filter((node) => node.incarnation > 0 && !cluster.isDecommissioned(node.id));
-    if (members.length === 0) return;
-    const node = pick(cluster.random, members);
+    const node = this.#damageable();
+    if (node === null) return;
     const disk = node.disk;
     if (disk.lastIndex <= disk.snapshotIndex) return;
     this.counters.corruptions++;
     node.crash("nemesis: crash before a corrupted restart");
     const keep = disk.snapshotIndex +
-      Math.floor(cluster.random() * (disk.lastIndex - disk.snapshotIndex));
+      Math.floor(this.#cluster.random() * (disk.lastIndex - disk.snapshotIndex));
     node.corruptLogAfter(keep);
     this.#scheduleRestart(node);
+  }
+
+  /**
+   * Node replacement: crashes a member, wipes its disk and starts it again empty with the
+   * joining marker (`--join`), under the same conditions as a corruption (one node at a
+   * time, the others a majority). The joining rule relies on check-quorum (src/raft/raft.ts,
+   * #refreshJoining), which edgeraft always runs with.
+   */
+  #wipe(): void {
+    if (!this.#cluster.options.raft.checkQuorum) return;
+    const node = this.#damageable();
+    if (node === null) return;
+    this.counters.wipes++;
+    node.crash("nemesis: crash before its disk is wiped");
+    node.wipeDisk();
+    this.#scheduleRestart(node);
+  }
+
+  /** A member that may lose (part of) its disk now, or null (see #corrupt). */
+  #damageable(): SimNode | null {
+    const cluster = this.#cluster;
+    // The others must still form a majority, or nobody could vote the marked node back in:
+    // at least 3 voters, and no uncommitted change in any log (an appended change is in force
+    // at once, and nodes that disagree on the configuration may need the marked node's vote).
+    if (this.#recovering() || this.#confPending) return null;
+    if (cluster.membership.members.filter((m) => m.voter).length < 3) return null;
+    for (const node of cluster.nodes.values()) {
+      if (node.incarnation === 0) continue;
+      if (!sameMembership(node.latestMembership(), cluster.membership)) return null;
+    }
+    const members = cluster.membership.members
+      .map((member) => cluster.node(member.id))
+      .filter((node) => node.incarnation > 0 && !cluster.isDecommissioned(node.id));
+    if (members.length === 0) return null;
+    return pick(cluster.random, members);
   }
 
   /** Whether some node still carries the no-vote marker of a corrupted log. */

@@ -53,6 +53,9 @@ export interface RunStats {
   crashes: number;
   restarts: number;
   partitions: number;
+  /** Disks wiped and restarted with `--join`, and replacement nodes that caught up. */
+  wipes: number;
+  joins: number;
   snapshotsTaken: number;
   snapshotsSent: number;
   snapshotsInstalled: number;
@@ -94,6 +97,8 @@ export function emptyStats(): RunStats {
     crashes: 0,
     restarts: 0,
     partitions: 0,
+    wipes: 0,
+    joins: 0,
     snapshotsTaken: 0,
     snapshotsSent: 0,
     snapshotsInstalled: 0,
@@ -166,6 +171,7 @@ export function runSeed(seed: number, options: RunSeedOptions = {}): SeedResult 
   stats.readsFailed = client.counters.readsFailed;
   stats.leadersElected = cluster.checker.leadersElected;
   stats.partitions = nemesis.counters.partitions;
+  stats.wipes = nemesis.counters.wipes;
   stats.snapshotsSent = cluster.counters.snapshotsSent;
   stats.confChangesProposed = nemesis.counters.confChangesProposed;
   stats.confChangesCommitted = cluster.counters.confChangesCommitted;
@@ -174,6 +180,7 @@ export function runSeed(seed: number, options: RunSeedOptions = {}): SeedResult 
   for (const node of cluster.nodes.values()) {
     stats.crashes += node.counters.crashes;
     stats.restarts += node.counters.restarts;
+    stats.joins += node.counters.joins;
     stats.snapshotsTaken += node.counters.snapshotsTaken;
     stats.snapshotsInstalled += node.counters.snapshotsInstalled;
   }

@@ -39,6 +39,8 @@ export interface NemesisWeights {
   readonly crash: number;
   /** Crash a node and corrupt its log tail (recovered with the no-vote marker). */
   readonly corrupt: number;
+  /** Crash a node, wipe its disk and start it again empty with `--join` (node replacement). */
+  readonly wipe: number;
   readonly crashAll: number;
   readonly partition: number;
   readonly links: number;
@@ -180,6 +182,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
     weights: {
       crash: 3,
       corrupt: 0.3,
+      wipe: 0.3,
       crashAll: 0.15,
       partition: 3,
       links: 1.5,
@@ -207,6 +210,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
         weights: {
           crash: 6,
           corrupt: 0.3,
+          wipe: 0.3,
           crashAll: 0.3,
           partition: 4,
           links: 1,
@@ -225,6 +229,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
         weights: {
           crash: 2,
           corrupt: 0.2,
+          wipe: 0.2,
           crashAll: 0.1,
           partition: 2,
           links: 4,
@@ -241,6 +246,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
         weights: {
           crash: 2,
           corrupt: 0.2,
+          wipe: 0.2,
           crashAll: 0.1,
           partition: 1,
           links: 1,
@@ -255,6 +261,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
         weights: {
           crash: 1,
           corrupt: 0,
+          wipe: 0,
           crashAll: 0,
           partition: 1,
           links: 0.5,
@@ -271,6 +278,7 @@ function nemesisPlan(random: Random, profile: Profile): NemesisPlan {
         weights: {
           crash: 4,
           corrupt: 0,
+          wipe: 0.3,
           crashAll: 0.2,
           partition: 4,
           links: 0.5,

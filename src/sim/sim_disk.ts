@@ -10,7 +10,12 @@
  * @module
  */
 
-import type { Entry, HardState, SnapshotMeta } from "../raft/types.ts";
+import {
+  type Entry,
+  type HardState,
+  JOINING_LOST_AFTER,
+  type SnapshotMeta,
+} from "../raft/types.ts";
 import type { RegisterSnapshot } from "./register_state.ts";
 
 /** A snapshot as stored: the core's metadata and the state machine at that index. */
@@ -25,7 +30,8 @@ export class SimDisk {
   /**
    * 0, or the index recovery had to drop entries below after corruption: until the log
    * reaches it again the node may not vote (docs/STORAGE.md, "the no-vote rule"). Cleared
-   * durably once the log gets there, like `Storage.noteCaughtUp()`.
+   * durably once the log gets there, like `Storage.noteCaughtUp()`. JOINING_LOST_AFTER on a
+   * wiped disk started with `--join`, until the core stops joining.
    */
   lostAfter = 0;
   #snapshot: StoredSnapshot | null = null;
@@ -109,6 +115,17 @@ export class SimDisk {
     this.lostAfter = Math.max(this.lostAfter, this.lastIndex, this.hardState.commit);
     this.#entries.length = cut - snapIndex;
     this.hardState = { ...this.hardState, commit: Math.min(this.hardState.commit, cut) };
+  }
+
+  /**
+   * The disk is lost and replaced by an empty one, bootstrapped with `--join` (node
+   * replacement): only the joining marker, as `openNode` writes it.
+   */
+  wipe(): void {
+    this.hardState = { term: 0, vote: null, commit: 0 };
+    this.#snapshot = null;
+    this.#entries = [];
+    this.lostAfter = JOINING_LOST_AFTER;
   }
 
   /**

@@ -39,7 +39,7 @@ import type {
   Role,
   SnapshotMeta,
 } from "../raft/types.ts";
-import { EntryType } from "../raft/types.ts";
+import { EntryType, JOINING_LOST_AFTER } from "../raft/types.ts";
 import type { Random } from "../util/prng.ts";
 import { RegisterState, type WriteCommand } from "./register_state.ts";
 import type { SafetyChecker } from "./safety_checker.ts";
@@ -137,6 +137,8 @@ export interface NodeCounters {
   entriesApplied: number;
   crashes: number;
   restarts: number;
+  /** Times this node, started on a wiped disk with `--join`, caught up and voted again. */
+  joins: number;
 }
 
 /** A simulated node process. */
@@ -149,6 +151,7 @@ export class SimNode {
     entriesApplied: 0,
     crashes: 0,
     restarts: 0,
+    joins: 0,
   };
   readonly #world: NodeWorld;
   readonly #options: SimNodeOptions;
@@ -320,6 +323,18 @@ export class SimNode {
       `disk corrupted: log cut from ${before} to ${this.disk.lastIndex}, commit ` +
         `${this.disk.hardState.commit}, lostAfter ${this.disk.lostAfter}`,
     );
+  }
+
+  /**
+   * Replaces the disk of this stopped node by an empty one started with `--join` (node
+   * replacement): term, vote, log and snapshots are gone. What it promised before is void.
+   */
+  wipeDisk(): void {
+    if (this.#raft !== null) return;
+    this.disk.wipe();
+    this.#ackTerm = 0;
+    this.#ackIndex = 0;
+    this.#world.trace(this.id, "disk wiped: restarts empty with --join");
   }
 
   /** Arms a crash to strike at `stage` of the next Ready this node handles where it can. */
@@ -507,6 +522,12 @@ export class SimNode {
           `hard state commit ${next.commit} is beyond the stored log (last ${this.disk.lastIndex})`,
         );
       }
+    }
+    if (this.disk.lostAfter === JOINING_LOST_AFTER && !raft.status().joining) {
+      // A replacement node caught up (src/node/raft_node.ts clears its marker the same way).
+      this.disk.lostAfter = 0;
+      this.counters.joins++;
+      this.#world.trace(this.id, "joined: may vote again");
     }
     if (stage === CrashStage.AfterPersist) return this.#crashAt(stage);
 

@@ -33,7 +33,8 @@ export function formatStats(stats: RunStats): string {
     `(${stats.writesRefused} refused, ${stats.writesLost} lost, ${stats.writesUnknown} unknown), ` +
     `${stats.readsServed}/${stats.readsStarted} reads checked, ` +
     `${stats.leadersElected} leaders elected, ` +
-    `${stats.crashes} crashes, ${stats.partitions} partitions, ${stats.snapshotsTaken} ` +
+    `${stats.crashes} crashes, ${stats.partitions} partitions, ${stats.wipes} disks wiped ` +
+    `(${stats.joins} rejoined), ${stats.snapshotsTaken} ` +
     `snapshots taken, ${stats.snapshotsInstalled} installed, ${stats.confChangesCommitted}/` +
     `${stats.confChangesProposed} conf changes committed, ${stats.transfers} transfers; ` +
     `slowest heal→converged ${stats.healToConvergedMaxMs.toFixed(0)} ms`;

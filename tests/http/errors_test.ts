@@ -30,6 +30,7 @@ Deno.test("every code DESIGN.md names is in the table with its documented status
     ERR_KEY_NOT_FOUND: 404,
     ERR_METHOD_NOT_ALLOWED: 405,
     ERR_DATA_DIR_NOT_EMPTY: 409,
+    ERR_RESTORE_CONFLICT: 409,
     ERR_REVISION_MISMATCH: 412,
     ERR_VALUE_TOO_LARGE: 413,
     ERR_PAYLOAD_TOO_LARGE: 413,

@@ -65,6 +65,11 @@ export class NodeProcess {
     return this.spec.url;
   }
 
+  /** The operating system's process id of the current run, or null when not running. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
   /** True from `start()` until the exit was awaited (`stop`, `kill9`, `exited`). */
   get running(): boolean {
     return this.#child !== null;
@@ -240,6 +245,21 @@ export class Cluster {
 
   get peersFlag(): string {
     return this.nodes.map((n) => `${n.spec.id}=${n.spec.url}`).join(",");
+  }
+
+  /**
+   * Like {@linkcode Cluster.create}, with the node ids given (`["r1", "r2", "r3"]`): data
+   * directories `<root>/<id>`, fresh ports. For clusters built from restored data directories.
+   */
+  static async createNamed(
+    ids: readonly string[],
+    options: ClusterOptions = {},
+  ): Promise<Cluster> {
+    const base = await Cluster.create(ids.length, options);
+    const nodes = base.nodes.map((n, i) =>
+      new NodeProcess({ ...n.spec, id: ids[i]!, dataDir: `${base.root}/${ids[i]!}` })
+    );
+    return new Cluster(base.root, nodes, base.#extraArgs, base.#authArgs, base.headers);
   }
 
   /** The node called `id`. */
@@ -692,4 +712,76 @@ export function segmentRecords(bytes: Uint8Array): SegmentRecord[] {
     at += size;
   }
   return out;
+}
+
+/** What a finished command printed. */
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a program (`curl`, `tar`, `sha256sum`, ...) to its exit with a deadline (SIGKILL
+ * after `timeoutMs`); stdin from `stdin` bytes or nothing.
+ */
+export async function runTool(
+  program: string,
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number; stdin?: Uint8Array; env?: Record<string, string> } =
+    {},
+): Promise<CommandResult> {
+  const child = new Deno.Command(program, {
+    args: [...args],
+    cwd: options.cwd,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: options.stdin === undefined ? "null" : "piped",
+    env: options.env,
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+  }, options.timeoutMs ?? 60_000);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(options.stdin).catch(() => {});
+      await writer.close().catch(() => {});
+    }
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `edgeraft <args>` (any command but `serve`) to its exit, with a deadline. */
+export async function runEdgeraft(
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  return await runTool(Deno.execPath(), ["run", "-A", "--quiet", MAIN, ...args], {
+    ...options,
+    env: { NO_COLOR: "1" },
+  });
+}
+
+/** A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`), or null when unreadable. */
+export function procStatusKib(pid: number, field: string): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text);
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
 }

@@ -521,3 +521,54 @@ Deno.test("the Raft configuration follows the tunables", async () => {
   assert.equal(raft.proposalBytesMax, config.proposalBytesMax);
   assert.deepEqual(validateRaftConfig(raft), []);
 });
+
+Deno.test("--join and --cluster-id default to off and come from flags, environment or file", async () => {
+  const base = ["--id", "n1", "--data-dir", "/d"];
+  const plain = await ok(base);
+  assert.equal(plain.join, false);
+  assert.equal(plain.clusterId, null);
+
+  const flagged = await ok([
+    ...base,
+    "--join",
+    "--cluster-id",
+    "0123456789abcdef",
+    "--peers",
+    "n1=http://127.0.0.1:7070,n2=http://127.0.0.1:7071",
+  ]);
+  assert.equal(flagged.join, true);
+  assert.equal(flagged.clusterId, "0123456789abcdef");
+
+  const fromEnv = await ok(base, {
+    EDGERAFT_JOIN: "true",
+    EDGERAFT_CLUSTER_ID: "fedcba9876543210",
+  });
+  assert.deepEqual([fromEnv.join, fromEnv.clusterId], [true, "fedcba9876543210"]);
+
+  const fromFile = await ok(["--config", "/c.json"], {}, {
+    "/c.json": JSON.stringify({
+      id: "n1",
+      dataDir: "/d",
+      join: true,
+      "cluster-id": "00ff00ff00ff00ff",
+    }),
+  });
+  assert.deepEqual([fromFile.join, fromFile.clusterId], [true, "00ff00ff00ff00ff"]);
+  assert.equal((await ok([...base, "--no-join"], { EDGERAFT_JOIN: "1" })).join, false);
+  assert.ok(serveUsage().includes("--join"));
+  assert.ok(serveUsage().includes("EDGERAFT_CLUSTER_ID"));
+});
+
+Deno.test("--cluster-id must be 16 lowercase hex digits, like the ids edgeraft derives", async () => {
+  const base = ["--id", "n1", "--data-dir", "/d"];
+  for (const bad of ["0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "c-test", "xyz"]) {
+    assertErrors(await errorsOf([...base, "--cluster-id", bad]), [
+      new RegExp(`--cluster-id: "${bad}" is not a cluster id \\(16 lowercase hex digits`),
+    ]);
+  }
+  assertErrors(
+    await errorsOf(base, { EDGERAFT_CLUSTER_ID: "nope" }),
+    [/EDGERAFT_CLUSTER_ID: "nope" is not a cluster id/],
+  );
+  assertErrors(await errorsOf([...base, "--join=maybe"]), [/--join: is a switch/]);
+});

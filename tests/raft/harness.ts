@@ -26,7 +26,7 @@ import type {
   Ready,
   SnapshotMeta,
 } from "../../src/raft/types.ts";
-import { EntryType } from "../../src/raft/types.ts";
+import { EntryType, JOINING_LOST_AFTER } from "../../src/raft/types.ts";
 import { createPrng } from "../../src/util/prng.ts";
 
 const encoder = new TextEncoder();
@@ -75,6 +75,8 @@ export interface Storage {
   snapshotData: string[];
   entries: Entry[];
   membership: Membership;
+  /** The no-vote marker (`RaftBootState.lostAfter`): JOINING_LOST_AFTER for a joining node. */
+  lostAfter: number;
 }
 
 /** A node of the test cluster. */
@@ -144,6 +146,7 @@ export class Cluster {
         entries: scenario?.entries.slice() ?? [],
         // A joining node boots with the cluster's configuration, which does not list it.
         membership,
+        lostAfter: 0,
       };
       const config = testConfig(id, options.config);
       const node: TestNode = {
@@ -224,6 +227,10 @@ export class Cluster {
         throw new Error(`${id}: persisted commit moved back`);
       }
       node.storage.hardState = rd.hardState;
+    }
+    // A joining node that caught up clears its marker durably (as the node driver does).
+    if (node.storage.lostAfter === JOINING_LOST_AFTER && !node.raft.status().joining) {
+      node.storage.lostAfter = 0;
     }
     // Contract: nothing is applied that is not durable once this batch is persisted.
     const durable = node.storage.entries[node.storage.entries.length - 1]?.index ??
@@ -359,6 +366,28 @@ export class Cluster {
     for (const m of lost) this.drop(m);
   }
 
+  /**
+   * Replaces node `id` by one with an empty disk and the same id, started with `--join`: a
+   * crash, the disk wiped (term, vote and log forgotten), a restart with the joining marker.
+   * With `joining: false` it restarts as a plain empty node (what `--join` prevents).
+   */
+  wipe(id: NodeId, options: { joining?: boolean } = {}): void {
+    const node = this.node(id);
+    this.crash(id);
+    node.storage = {
+      hardState: { term: 0, vote: null, commit: 0 },
+      snapshot: null,
+      snapshotData: [],
+      entries: [],
+      membership: node.storage.membership,
+      lostAfter: options.joining === false ? 0 : JOINING_LOST_AFTER,
+    };
+    node.stateMachine = [];
+    node.applied = new Map();
+    node.appliedIndex = 0;
+    this.restart(id);
+  }
+
   /** Restarts node `id` from its storage. */
   restart(id: NodeId): void {
     const node = this.node(id);
@@ -392,6 +421,7 @@ export class Cluster {
       entries: node.storage.entries.slice(),
       membership: node.storage.membership,
       applied: node.storage.snapshot?.index ?? 0,
+      lostAfter: node.storage.lostAfter,
     };
     node.stateMachine = node.storage.snapshotData.slice();
     node.appliedIndex = boot.applied;

@@ -52,6 +52,9 @@ Deno.test(`${SEEDS} simulator seeds keep every safety and liveness invariant`, (
   atLeast("snapshots installed from a leader", totals.snapshotsInstalled, 2 * SEEDS);
   atLeast("committed membership changes", totals.confChangesCommitted, 1 * SEEDS);
   atLeast("leadership transfers", totals.transfers, SEEDS / 2);
+  // Node replacement: disks wiped, restarted empty with --join, caught up and voting again.
+  atLeast("wiped disks", totals.wipes, SEEDS / 5);
+  atLeast("replacement nodes that rejoined", totals.joins, SEEDS / 6);
   for (const profile of Object.values(Profile)) {
     atLeast(`seeds of profile ${profile}`, profiles.get(profile) ?? 0, SEEDS / 20);
   }
