@@ -19,6 +19,10 @@ const BENCHES: Record<string, { load: () => Promise<BenchModule>; about: string 
     load: () => import("../bench/backup_bench.ts"),
     about: "archive write and verify MB/s, plain and gzip, beside SHA-256 and zlib rates",
   },
+  restore: {
+    load: () => import("../bench/backup_restore_bench.ts"),
+    about: "backup/verify/restore MB/s on real processes, RSS, write p99 during a backup, vs etcd",
+  },
   cluster: {
     load: () => import("../bench/cluster_bench.ts"),
     about: "three-node edgeraft vs etcd: sequential put, 16/64 writers, reads, leader kill",
