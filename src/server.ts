@@ -32,6 +32,8 @@ import type { PeerAuthenticator } from "./transport/peer_routes.ts";
 import { createPeerRoutes } from "./transport/peer_routes.ts";
 import type { PeerSigner } from "./transport/peer_signer.ts";
 import { createLogger, type Logger } from "./util/logger.ts";
+import { DenoFileSystem } from "./storage/fs.ts";
+import { TimedFileSystem } from "./storage/timed_fs.ts";
 import { writeBackupArchive } from "./backup/archive_writer.ts";
 import { verifyArchive } from "./backup/archive_verifier.ts";
 import { createBearerAuth } from "./http/auth.ts";
@@ -61,6 +63,11 @@ export async function startServer(
   const metrics = createNodeMetrics(registry);
 
   const node = await openNode({
+    // Every fsync of the log, hard state and snapshots is timed for edgeraft_fsync_seconds.
+    fs: new TimedFileSystem(
+      new DenoFileSystem(),
+      (seconds) => metrics.fsyncSeconds.observe(seconds),
+    ),
     id: config.id,
     dataDir: config.dataDir,
     peers: config.peers.length === 0

@@ -16,11 +16,12 @@
  */
 
 import type { Hono, MiddlewareHandler } from "hono";
-import { NoLeaderError, NotLeaderError } from "../errors.ts";
+import { NotLeaderError } from "../errors.ts";
 import type { BackupView } from "../node/raft_node.ts";
 import type { Logger } from "../util/logger.ts";
 import { nullLogger } from "../util/logger.ts";
-import { FORWARDED_BY_HEADER, parseQuery } from "./client_app.ts";
+import { parseQuery } from "./client_app.ts";
+import { booleanParam, streamToLeader } from "./leader_forward.ts";
 import { BadRequestError } from "../errors.ts";
 
 /** What the backup routes need from the node. */
@@ -116,41 +117,11 @@ export function registerBackupRoutes(
   });
 
   /** Streams the leader's answer through; never buffers the archive. */
-  async function forward(request: Request, notLeader: NotLeaderError): Promise<Response> {
-    if (request.headers.get(FORWARDED_BY_HEADER) !== null) {
-      throw new NoLeaderError("A forwarded backup request reached a node that is not the leader");
-    }
-    if (notLeader.leaderUrl === null) throw new NoLeaderError("No leader is known");
-    const url = new URL(request.url);
-    const target = new URL(url.pathname + url.search, notLeader.leaderUrl);
-    const headers = new Headers({ [FORWARDED_BY_HEADER]: options.nodeId });
-    const authorization = request.headers.get("authorization");
-    if (authorization !== null) headers.set("authorization", authorization);
-    let response: Response;
-    try {
-      response = await doFetch(target, { headers, redirect: "manual" });
-    } catch (error) {
-      throw new NoLeaderError(`Cannot reach the leader at ${notLeader.leaderUrl}`, {
-        cause: error,
-      });
-    }
-    const relayed = new Headers();
-    for (const [name, value] of response.headers) {
-      if (
-        name === "content-type" || name.startsWith("x-edgeraft-") ||
-        name === "content-disposition" || name === "retry-after" || name === "cache-control"
-      ) {
-        relayed.set(name, value);
-      }
-    }
-    relayed.set("x-edgeraft-forwarded-to", notLeader.leaderId ?? "");
-    return new Response(response.body, { status: response.status, headers: relayed });
+  function forward(request: Request, notLeader: NotLeaderError): Promise<Response> {
+    return streamToLeader(request, notLeader, {
+      nodeId: options.nodeId,
+      fetch: doFetch,
+      what: "backup request",
+    });
   }
-}
-
-function booleanParam(query: Map<string, string>, name: string): boolean {
-  const value = query.get(name);
-  if (value === undefined || value === "false" || value === "0") return false;
-  if (value === "true" || value === "1" || value === "") return true;
-  throw new BadRequestError(`Query parameter "${name}" must be true or false`);
 }

@@ -16,12 +16,13 @@
  */
 
 import type { Hono, MiddlewareHandler } from "hono";
-import { BadRequestError, NoLeaderError, NotLeaderError, PayloadTooLargeError } from "../errors.ts";
+import { BadRequestError, NotLeaderError, PayloadTooLargeError } from "../errors.ts";
 import type { NodeStatus } from "../node/node_api.ts";
 import type { OnlineRestoreResult, RunRestoreOptions } from "../node/online_restore.ts";
 import { cleanRestoreDir, spoolUpload } from "../node/restore_files.ts";
 import { type Logger, nullLogger } from "../util/logger.ts";
-import { FORWARDED_BY_HEADER, FORWARDED_TO_HEADER, parseQuery } from "./client_app.ts";
+import { parseQuery } from "./client_app.ts";
+import { booleanParam, streamToLeader } from "./leader_forward.ts";
 
 /** The default upload limit: 8 GiB (a tar member's limit, and far beyond a sensible state). */
 export const RESTORE_UPLOAD_BYTES_MAX = 8 * 1024 * 1024 * 1024;
@@ -122,60 +123,17 @@ export function registerRestoreRoute(
   });
 
   /** Streams the request to the leader and its answer back; never buffers the archive. */
-  async function forward(
+  function forward(
     request: Request,
     body: ReadableStream<Uint8Array>,
     notLeader: NotLeaderError,
   ): Promise<Response> {
-    if (request.headers.get(FORWARDED_BY_HEADER) !== null) {
-      await body.cancel().catch(() => {});
-      throw new NoLeaderError("A forwarded restore reached a node that is not the leader");
-    }
-    if (notLeader.leaderUrl === null) {
-      await body.cancel().catch(() => {});
-      throw new NoLeaderError("No leader is known");
-    }
-    const url = new URL(request.url);
-    const target = new URL(url.pathname + url.search, notLeader.leaderUrl);
-    const headers = new Headers({ [FORWARDED_BY_HEADER]: options.nodeId });
-    for (const name of ["authorization", "content-type"]) {
-      const value = request.headers.get(name);
-      if (value !== null) headers.set(name, value);
-    }
     logger.info("forwarding restore to the leader", { leader: notLeader.leaderId });
-    let response: Response;
-    try {
-      response = await doFetch(target, {
-        method: "POST",
-        headers,
-        body,
-        redirect: "manual",
-        // A streamed request body (Fetch standard: required with a ReadableStream body).
-        duplex: "half",
-      } as RequestInit);
-    } catch (error) {
-      await body.cancel().catch(() => {});
-      throw new NoLeaderError(`Cannot reach the leader at ${notLeader.leaderUrl}`, {
-        cause: error,
-      });
-    }
-    const relayed = new Headers();
-    for (const [name, value] of response.headers) {
-      if (
-        name === "content-type" || name.startsWith("x-edgeraft-") || name === "retry-after" ||
-        name === "cache-control" || name === "www-authenticate"
-      ) {
-        relayed.set(name, value);
-      }
-    }
-    relayed.set(FORWARDED_TO_HEADER, notLeader.leaderId ?? "");
-    return new Response(response.body, { status: response.status, headers: relayed });
+    return streamToLeader(request, notLeader, {
+      nodeId: options.nodeId,
+      fetch: doFetch,
+      what: "restore",
+      body,
+    });
   }
-}
-
-function booleanParam(query: Map<string, string>, name: string): boolean {
-  const value = query.get(name);
-  if (value === undefined || value === "false" || value === "0") return false;
-  if (value === "true" || value === "1" || value === "") return true;
-  throw new BadRequestError(`Query parameter "${name}" must be true or false`);
 }

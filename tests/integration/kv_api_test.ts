@@ -466,6 +466,9 @@ Deno.test("metrics are Prometheus text; readyz is 200 in a healthy cluster and 5
     assert.ok(samples.get("edgeraft_commit_index")! >= 6);
     assert.ok(samples.get("edgeraft_applied_index")! >= 6);
     assert.equal(samples.get('edgeraft_proposals_total{result="committed"}'), 5);
+    // Every write was appended (and fsynced) on the leader: the latency histograms saw them.
+    assert.ok(samples.get("edgeraft_append_seconds_count")! >= 5);
+    assert.ok(samples.get("edgeraft_fsync_seconds_count")! >= 5);
     const followerMetrics = await request(`${cluster.others(leader)[0]!.url}/metrics`);
     assert.match(followerMetrics.text, /^edgeraft_role\{role="follower"\} 1$/m);
 
