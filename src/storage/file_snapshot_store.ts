@@ -21,6 +21,7 @@
  * @module
  */
 
+import { pipeToSink } from "./pipe_to_sink.ts";
 import { createHash, type Hash } from "node:crypto";
 import { assert } from "../util/assert.ts";
 import type { SnapshotMeta } from "../raft/types.ts";
@@ -203,27 +204,12 @@ export class FileSnapshotStore implements SnapshotStore {
     return this.#bytesMax;
   }
 
-  async writeFromStream(
+  writeFromStream(
     meta: SnapshotMeta,
     stream: ReadableStream<Uint8Array>,
     options: ReceiveOptions = {},
   ): Promise<SnapshotInfo> {
-    const sink = this.#createSink(meta, options);
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        await sink.write(value);
-      }
-    } catch (error) {
-      await sink.cancel();
-      await reader.cancel(error).catch(() => {});
-      throw error;
-    } finally {
-      reader.releaseLock();
-    }
-    return await sink.close();
+    return pipeToSink(stream, this.#createSink(meta, options));
   }
 
   #readInfo(name: string): SnapshotInfo | string {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { pipeToSink } from "./pipe_to_sink.ts";
 import { createHash } from "node:crypto";
 import { assert } from "../util/assert.ts";
 import type { SnapshotMeta } from "../raft/types.ts";
@@ -111,27 +112,12 @@ export class MemorySnapshotStore implements SnapshotStore {
     };
   }
 
-  async writeFromStream(
+  writeFromStream(
     meta: SnapshotMeta,
     stream: ReadableStream<Uint8Array>,
     options: ReceiveOptions = {},
   ): Promise<SnapshotInfo> {
-    const sink = this.#sink(meta, options);
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        await sink.write(value);
-      }
-    } catch (error) {
-      await sink.cancel();
-      await reader.cancel(error).catch(() => {});
-      throw error;
-    } finally {
-      reader.releaseLock();
-    }
-    return await sink.close();
+    return pipeToSink(stream, this.#sink(meta, options));
   }
 
   #sorted(): Stored[] {
