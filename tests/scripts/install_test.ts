@@ -115,9 +115,20 @@ function systemdAnalyzeMissing(): string | null {
       stderr: "null",
     }).outputSync().success;
     return ok ? null : "systemd-analyze --version failed";
-  } catch {
-    return "systemd-analyze is not installed (apt-get install systemd)";
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound
+      ? "systemd-analyze is not installed (apt-get install systemd)"
+      : `systemd-analyze cannot run: ${error instanceof Error ? error.message : String(error)}`;
   }
+}
+
+// Where systemd-analyze is missing the verify step is reported as ignored (never as passed), and
+// this line says why; .ci/run installs it.
+const systemdMissing = systemdAnalyzeMissing();
+if (systemdMissing !== null) {
+  console.warn(
+    `SKIPPED verify of the installed unit: ${systemdMissing}. The unit was NOT verified.`,
+  );
 }
 
 Deno.test("install.sh installs into a scratch root, changes nothing the second time, and uninstalls", async (t) => {
@@ -229,14 +240,10 @@ Deno.test("install.sh installs into a scratch root, changes nothing the second t
       assert.deepEqual(await snapshot(root), first);
     });
 
-    await t.step(
-      "systemd-analyze verify finds nothing to warn about in the installed unit",
-      async () => {
-        const missing = systemdAnalyzeMissing();
-        if (missing !== null) {
-          console.warn(`NOT VERIFIED: ${missing}`);
-          return;
-        }
+    await t.step({
+      name: "systemd-analyze verify finds nothing to warn about in the installed unit",
+      ignore: systemdMissing !== null,
+      async fn() {
         // --root resolves ExecStart and the units it depends on inside the scratch root; give it
         // this machine's systemd units (sysinit.target, network-online.target, ...).
         await Deno.mkdir(`${root}/usr/lib/systemd`, { recursive: true });
@@ -253,7 +260,7 @@ Deno.test("install.sh installs into a scratch root, changes nothing the second t
         assert.equal(result.code, 0);
         await Deno.remove(`${root}/usr/lib`, { recursive: true });
       },
-    );
+    });
 
     await t.step(
       "the generated config passes edgeraft serve's checks and the token guards it",
