@@ -13,10 +13,11 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { PERMISSION_FLAGS } from "../../scripts/build_info.ts";
 
-/** Where the repository is. */
-export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+/** Where the repository is (decoded: a checkout path may hold spaces or `%`). */
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): number {
@@ -165,6 +166,7 @@ export class ServeProcess {
   readonly name: string;
   #child: Deno.ChildProcess;
   #output: string[] = [];
+  #stderr: string[] = [];
   #pumps: Promise<void>[];
   #status: Promise<Deno.CommandStatus>;
   #exited: Deno.CommandStatus | null = null;
@@ -182,18 +184,27 @@ export class ServeProcess {
       stderr: "piped",
     }).spawn();
     this.#status = this.#child.status.then((status) => (this.#exited = status));
-    this.#pumps = [this.#pump(this.#child.stdout), this.#pump(this.#child.stderr)];
+    this.#pumps = [
+      this.#pump(this.#child.stdout, null),
+      this.#pump(this.#child.stderr, this.#stderr),
+    ];
   }
 
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #pump(stream: ReadableStream<Uint8Array>, also: string[] | null): Promise<void> {
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
       this.#output.push(text);
+      also?.push(text);
     }
   }
 
   /** Everything the process printed so far (stdout and stderr interleaved by arrival). */
   get output(): string {
     return this.#output.join("");
+  }
+
+  /** What the process printed on stderr so far. */
+  get stderr(): string {
+    return this.#stderr.join("");
   }
 
   /** The exit status if the process has ended by itself, else null. */
@@ -227,7 +238,18 @@ export class ServeProcess {
   }
 }
 
-/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+/**
+ * Thrown by a `waitFor` check to stop waiting at once: the condition can no longer come true
+ * (e.g. the process it waits for has exited). Other errors count as "not yet" and are retried.
+ */
+export class WaitAborted extends Error {
+  override name = "WaitAborted";
+}
+
+/**
+ * Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. A
+ * {@linkcode WaitAborted} from `check` ends the wait with that error.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined>,
@@ -240,6 +262,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof WaitAborted) throw error;
       last = (error as Error).message;
     }
     await delay(100);
@@ -247,11 +270,25 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last})` : ""}`);
 }
 
-/** Waits until `GET url/healthz` answers 200, failing early if the process died. */
+/** The last `lines` lines of `text`. */
+function tail(text: string, lines = 20): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * Waits until `GET url/healthz` answers 200. A node that exits meanwhile (e.g. a configuration
+ * it refuses) fails the wait at once with its exit code and the tail of its stderr, instead of
+ * after the whole timeout.
+ */
 export async function waitHealthy(node: ServeProcess, url: string): Promise<void> {
   await waitFor(`${node.name} /healthz`, async () => {
     if (node.exited !== null) {
-      throw new Error(`${node.name} exited ${node.exited.code}:\n${node.output}`);
+      const { code } = await node.stop(); // exited already: this collects the rest of its output
+      throw new WaitAborted(
+        `${node.name} exited ${code} before answering /healthz; its stderr ends:\n${
+          tail(node.stderr)
+        }`,
+      );
     }
     const { status } = await http(`${url}/healthz`);
     return status === 200 ? true : undefined;
