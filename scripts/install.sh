@@ -27,6 +27,17 @@
 # --cluster-secret-file is refused, and a config that differs from the flags is kept (with a
 # warning). The binary and the unit are replaced when they differ (upgrade).
 #
+# Secrets follow the node's rules (src/node/config.ts, readSecret): the file's content without
+# leading and trailing whitespace must be one run of printable ASCII (no inner spaces or line
+# breaks) of at least 16 characters (token) or 32 (cluster secret). A given file that breaks them
+# is refused before anything changes. So is an existing token, secret or config in /etc/edgeraft
+# that the node would refuse (e.g. empty after a power cut during an earlier install): it is not
+# regenerated, because a new cluster secret would lock this node out of its cluster and a new
+# token would lock out its clients; only the operator knows the right value, so the message says
+# to remove the file and run again (with --cluster-secret-file / --token-file to keep the
+# cluster's). Files are written to a temporary name, flushed (sync) and renamed, and the install
+# ends with a sync, so a power cut leaves either the old file or the whole new one.
+#
 # --root DIR installs into a scratch root (image building, tests): no systemctl, and the user is
 # created by adding `edgeraft` lines to DIR/etc/passwd and DIR/etc/group (and DIR/etc/shadow,
 # DIR/etc/gshadow when present), with the highest uid/gid below 1000 free in both files, as
@@ -206,8 +217,8 @@ ensure_dir() {
   fi
 }
 
-# put_file SRC DEST MODE UID:GID: copies SRC to DEST (atomically: temporary file, then rename)
-# when DEST is missing or different.
+# put_file SRC DEST MODE UID:GID: copies SRC to DEST (atomically: temporary file, sync, then
+# rename) when DEST is missing or different.
 put_file() {
   if [ -f "$ROOT$2" ] && cmp -s "$1" "$ROOT$2"; then
     note unchanged "$2"
@@ -219,20 +230,35 @@ put_file() {
     (umask 077 && cp "$1" "$tmp")
     chmod "$3" "$tmp"
     if [ "$IS_ROOT" -eq 1 ]; then chown "$4" "$tmp"; fi
+    sync # the content is on disk before the name points at it
     mv -f "$tmp" "$ROOT$2"
     changed "$verb" "$2"
   fi
   ensure_meta "$2" "$3" "$4"
 }
 
-# A secret file's content without whitespace.
-secret_of() { tr -d ' \t\r\n' <"$1"; }
+# secret_of FILE: the file's content without leading and trailing whitespace, as the node trims
+# it. ASCII whitespace only: the node also trims Unicode spaces such as U+00A0, which
+# secret_problem then refuses as not ASCII (stricter than the node, never more lenient).
+secret_of() {
+  LC_ALL=C awk '{ text = text (NR > 1 ? "\n" : "") $0 }
+    END { sub(/^[[:space:]]+/, "", text); sub(/[[:space:]]+$/, "", text); printf "%s", text }' "$1"
+}
 
-# check_secret FILE WHAT MIN: the node's rules (printable ASCII, at least MIN characters).
-check_secret() {
+# secret_problem FILE WHAT MIN: why the node would refuse FILE as its WHAT (one line), or nothing.
+secret_problem() {
+  # A NUL byte is no whitespace to the node, and awk and the shell would drop it: refuse it here.
+  if [ "$(LC_ALL=C tr -d '\000' <"$1" | wc -c)" -ne "$(wc -c <"$1")" ]; then
+    echo "the $2 must be one line of printable ASCII without spaces"; return
+  fi
   s=$(secret_of "$1")
-  [ "${#s}" -ge "$3" ] || die "$2 in $1 is shorter than $3 characters"
-  if printf '%s' "$s" | LC_ALL=C grep -q '[^!-~]'; then die "$2 in $1 has characters other than printable ASCII"; fi
+  if [ -z "$s" ]; then echo "the $2 file is empty"; return; fi
+  if [ "$(printf '%s' "$s" | LC_ALL=C tr -d '!-~' | wc -c)" -ne 0 ]; then
+    echo "the $2 must be one line of printable ASCII without spaces"; return
+  fi
+  if [ "${#s}" -lt "$3" ]; then
+    echo "the $2 is ${#s} characters; use at least $3 (e.g. openssl rand -hex 32)"
+  fi
 }
 
 generate_secret() {
@@ -286,8 +312,28 @@ if [ "$START" -eq 1 ] && ! systemd_running; then die "--start: systemd is not ru
 [ -f "$UNIT_SRC" ] || die "unit file $UNIT_SRC not found (pass --unit FILE)"
 [ -z "$TOKEN_SRC" ] || [ -f "$TOKEN_SRC" ] || die "--token-file $TOKEN_SRC: no such file"
 [ -z "$SECRET_SRC" ] || [ -f "$SECRET_SRC" ] || die "--cluster-secret-file $SECRET_SRC: no such file"
-[ -z "$TOKEN_SRC" ] || check_secret "$TOKEN_SRC" "the token" 16
-[ -z "$SECRET_SRC" ] || check_secret "$SECRET_SRC" "the cluster secret" 32
+if [ -n "$TOKEN_SRC" ]; then
+  problem=$(secret_problem "$TOKEN_SRC" token 16)
+  [ -z "$problem" ] || die "--token-file $TOKEN_SRC: $problem"
+fi
+if [ -n "$SECRET_SRC" ]; then
+  problem=$(secret_problem "$SECRET_SRC" "cluster secret" 32)
+  [ -z "$problem" ] || die "--cluster-secret-file $SECRET_SRC: $problem"
+fi
+# What an earlier install left must be what the node accepts (see the header: never regenerated).
+if [ -f "$ROOT$TOKEN_PATH" ]; then
+  problem=$(secret_problem "$ROOT$TOKEN_PATH" token 16)
+  [ -z "$problem" ] ||
+    die "$TOKEN_PATH: $problem, so the node would refuse it (an interrupted install?): remove it and run again (a new token is generated, or pass --token-file)"
+fi
+if [ -f "$ROOT$SECRET_PATH" ]; then
+  problem=$(secret_problem "$ROOT$SECRET_PATH" "cluster secret" 32)
+  [ -z "$problem" ] ||
+    die "$SECRET_PATH: $problem, so the node would refuse it (an interrupted install?): remove it and run again with --cluster-secret-file (every node needs the same secret)"
+fi
+if [ -f "$ROOT$CONF_PATH" ] && ! grep -q '[^[:space:]]' "$ROOT$CONF_PATH"; then
+  die "$CONF_PATH is empty, so the node would refuse it (an interrupted install?): remove it and run again with the same flags"
+fi
 if [ -n "$TOKEN_SRC" ] && [ -f "$ROOT$TOKEN_PATH" ] && [ "$(secret_of "$TOKEN_SRC")" != "$(secret_of "$ROOT$TOKEN_PATH")" ]; then
   die "$TOKEN_PATH exists with another token; remove it first to replace it (every client must then change too)"
 fi
@@ -317,12 +363,18 @@ fi
 [ -n "$ID" ] || ID=$(uname -n | cut -d. -f1)
 printf '%s' "$ID" | grep -Eq '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' ||
   usage_error "--id $ID: 1-64 letters, digits, '.', '_' or '-'"
+# url_of ID PEERS: the URL of ID in an ID=URL,... list (an exact match: '.' in an id is no
+# pattern), or nothing.
+url_of() {
+  printf '%s\n' "$2" | tr ',' '\n' |
+    awk -v id="$1" 'index($0, id "=") == 1 { print substr($0, length(id) + 2); exit }'
+}
 safe() { printf '%s' "$2" | grep -Eq '^[][A-Za-z0-9._~:/=,%-]+$' || usage_error "$1 $2: unexpected characters"; }
 [ -z "$PEERS" ] || safe --peers "$PEERS"
 [ -z "$LISTEN" ] || safe --listen "$LISTEN"
 [ -z "$ADVERTISE" ] || safe --advertise "$ADVERTISE"
 if [ -n "$PEERS" ]; then
-  OWN_URL=$(printf '%s\n' "$PEERS" | tr ',' '\n' | sed -n "s/^$ID=//p" | head -n 1)
+  OWN_URL=$(url_of "$ID" "$PEERS")
   [ -n "$OWN_URL" ] || usage_error "--peers does not list this node's id $ID (pass --id)"
   if [ -z "$LISTEN" ]; then
     hostport=${OWN_URL#*://}
@@ -385,8 +437,12 @@ if [ -f "$ROOT$CONF_PATH" ] && ! cmp -s "$TMP_CONFIG" "$ROOT$CONF_PATH"; then
 else
   put_file "$TMP_CONFIG" "$CONF_PATH" 600 "$UID_GID"
 fi
-URL=$(printf '%s\n' "$PEERS" | tr ',' '\n' | sed -n "s/^$ID=//p" | head -n 1)
+URL=$(url_of "$ID" "$PEERS")
 [ -z "$ADVERTISE" ] || URL=$ADVERTISE
+
+# Everything written above reaches the disk before this says "Done" (a power cut right after an
+# install must not leave empty files behind).
+if [ "$CHANGES" -gt 0 ]; then sync; fi
 
 if [ "$START" -eq 1 ]; then
   was_active=0
@@ -400,18 +456,20 @@ else
   echo "Done: $CHANGES changes."
 fi
 
+# /etc/edgeraft is 0750 root:edgeraft and the token in it 0600 edgeraft: reading it takes root,
+# hence sudo (and the binary by its full path: sudo's PATH may lack /usr/local/bin).
 cat <<EOF
 
-Next steps${ROOT:+ (on the system installed in $ROOT)}:
+Next steps${ROOT:+ (on the system installed in $ROOT)}, as root: only root and $USER_NAME can read $TOKEN_PATH.
 EOF
 if [ "$START" -eq 0 ]; then
-  echo "  systemctl daemon-reload && systemctl enable --now edgeraft   # start now and at boot"
+  echo "  sudo systemctl daemon-reload && sudo systemctl enable --now edgeraft   # start now and at boot"
 fi
 cat <<EOF
-  journalctl -u edgeraft -f                                     # the node's log
-  edgeraft status --from $URL --token-file $TOKEN_PATH
-  curl -fsS -H "Authorization: Bearer \$(cat $TOKEN_PATH)" -OJ $URL/v1/backup   # first backup
+  sudo journalctl -u edgeraft -f   # the node's log
+  sudo $BIN_PATH status --from $URL --token-file $TOKEN_PATH
+  curl -fsS -H "Authorization: Bearer \$(sudo cat $TOKEN_PATH)" -OJ $URL/v1/backup   # first backup
 Every node of the cluster needs this cluster secret (and token): copy $SECRET_PATH and
-$TOKEN_PATH to the other machines and install there with the same --peers and
+$TOKEN_PATH (as root) to the other machines and install there with the same --peers and
 --cluster-secret-file cluster-secret --token-file token.
 EOF

@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { parseServeConfig } from "../../src/node/config.ts";
 import {
   assertSuccess,
   baseEnv,
@@ -31,9 +32,22 @@ import {
 const INSTALL = `${ROOT}/scripts/install.sh`;
 const UNIT = `${ROOT}/scripts/edgeraft.service`;
 
-/** Runs install.sh with `args`. */
-function install(args: string[], cwd?: string) {
-  return runCommand(["sh", INSTALL, ...args], { cwd });
+/** Runs install.sh with `args` (in `cwd`, with `env`: default {@linkcode baseEnv}). */
+function install(args: string[], cwd?: string, env?: Record<string, string>) {
+  return runCommand(["sh", INSTALL, ...args], { cwd, env });
+}
+
+/** A stand-in binary for the tests that never start it: it only answers `version`. */
+async function fakeBinary(path: string): Promise<string> {
+  await Deno.writeTextFile(path, "#!/bin/sh\necho edgeraft 0.0.0\n", { mode: 0o755 });
+  return path;
+}
+
+/** The lines install.sh prints after "Next steps". */
+function nextSteps(stdout: string): string[] {
+  const start = stdout.indexOf("\nNext steps");
+  assert.ok(start >= 0, `no next steps in:\n${stdout}`);
+  return stdout.slice(start + 1).trimEnd().split("\n");
 }
 
 /** One entry of a tree snapshot: path, mode, owner and content hash. */
@@ -151,6 +165,7 @@ Deno.test("install.sh installs into a scratch root, changes nothing the second t
       `127.0.0.1:${port}`,
     ];
     let first: Snapshot = {};
+    let steps: string[] = [];
 
     await t.step(
       "the first run installs binary, unit, user, directories, secrets and config",
@@ -158,7 +173,17 @@ Deno.test("install.sh installs into a scratch root, changes nothing the second t
         const result = await install(args);
         assertSuccess(result, "install.sh");
         assert.match(result.stdout, /^Installing edgeraft \d+\.\d+\.\d+ \(commit [^)]+\) into /m);
-        assert.match(result.stdout, /systemctl daemon-reload && systemctl enable --now edgeraft/);
+        // The token is 0600 edgeraft in a 0750 root:edgeraft directory: the commands that read
+        // it, and systemctl, need root, and say so. (They are run in the node's step below.)
+        steps = nextSteps(result.stdout);
+        const url = `http://127.0.0.1:${port}`;
+        assert.deepEqual(steps.slice(0, 5), [
+          `Next steps (on the system installed in ${root}), as root: only root and edgeraft can read /etc/edgeraft/token.`,
+          "  sudo systemctl daemon-reload && sudo systemctl enable --now edgeraft   # start now and at boot",
+          "  sudo journalctl -u edgeraft -f   # the node's log",
+          `  sudo /usr/local/bin/edgeraft status --from ${url} --token-file /etc/edgeraft/token`,
+          `  curl -fsS -H "Authorization: Bearer $(sudo cat /etc/edgeraft/token)" -OJ ${url}/v1/backup   # first backup`,
+        ]);
 
         assert.equal(await modeOf(`${root}/usr/local/bin/edgeraft`), "755");
         assert.equal(await modeOf(`${root}/etc/systemd/system/edgeraft.service`), "644");
@@ -276,6 +301,23 @@ Deno.test("install.sh installs into a scratch root, changes nothing the second t
           (await http(`${url}/v1/kv/k`, { method: "PUT", body: "v", token })).status,
           200,
         );
+
+        // The status and backup lines of the next steps, as root would run them (sudo dropped,
+        // the installed paths moved below the scratch root).
+        const asRoot = (line: string) =>
+          line.trim().replace(/^sudo /, "").replace("$(sudo cat ", "$(cat ")
+            .replaceAll("/usr/local/bin/", `${root}/usr/local/bin/`)
+            .replaceAll("/etc/edgeraft/", `${root}/etc/edgeraft/`);
+        const [statusLine, curlLine] = [steps[3]!, steps[4]!].map(asRoot);
+        const status = await runShell(statusLine!, { cwd: tmp });
+        assertSuccess(status, statusLine!);
+        assert.match(status.stdout, /^leader\s+solo$/m);
+        await Deno.mkdir(`${tmp}/backups`);
+        assertSuccess(await runShell(curlLine!, { cwd: `${tmp}/backups` }), curlLine!);
+        const archives = await Array.fromAsync(Deno.readDir(`${tmp}/backups`));
+        assert.equal(archives.length, 1);
+        assert.match(archives[0]!.name, /^edgeraft-.+\.tar$/);
+
         const exit = await nodes.pop()!.stop();
         assert.equal(exit.code, 0, node.output);
         assert.ok(
@@ -328,7 +370,7 @@ Deno.test("install.sh refuses bad arguments before changing anything", async () 
     const root = `${tmp}/root`;
     const bin = `${tmp}/edgeraft`;
     await Deno.mkdir(root);
-    await Deno.writeTextFile(bin, "#!/bin/sh\necho edgeraft 0.0.0\n", { mode: 0o755 });
+    await fakeBinary(bin);
     const cases: [string[], RegExp][] = [
       [[], /--binary FILE is required/],
       [["--binary", bin, "--id", "n4", "--peers", "n1=http://127.0.0.1:1"], /does not list/],
@@ -344,6 +386,174 @@ Deno.test("install.sh refuses bad arguments before changing anything", async () 
       assert.match(result.stderr, message);
       assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), [], args.join(" "));
     }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("install.sh accepts exactly the token and cluster-secret files the node accepts", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "edgeraft-install-secrets-" });
+  try {
+    const bin = await fakeBinary(`${tmp}/edgeraft`);
+    const hex = "0123456789abcdef".repeat(4); // 64 characters
+    const samples: [string, string][] = [
+      ["plain", `${hex}\n`],
+      ["no final newline", hex],
+      ["spaces, tabs and CRLF around it", ` \t${hex} \r\n\r\n`],
+      ["a space inside", `${hex.slice(0, 32)} ${hex.slice(32)}\n`],
+      ["a tab inside", `${hex.slice(0, 32)}\t${hex.slice(32)}\n`],
+      ["two lines", `${hex.slice(0, 32)}\n${hex.slice(32)}\n`],
+      ["a NUL byte inside", `${hex.slice(0, 32)}\0${hex.slice(32)}\n`],
+      ["not ASCII", `${hex}é\n`],
+      ["empty", ""],
+      ["only whitespace", " \n\t\r\n"],
+      ["20 characters: a token, too short for a cluster secret", `${hex.slice(0, 20)}\n`],
+      ["15 characters", `${hex.slice(0, 15)}\n`],
+    ];
+    for (const [i, [what, content]] of samples.entries()) {
+      const file = `${tmp}/secret-${i}`;
+      await Deno.writeTextFile(file, content);
+      for (
+        const [flag, configFlag] of [
+          ["--token-file", "--token-file"],
+          ["--cluster-secret-file", "--cluster-secret-file"],
+        ]
+      ) {
+        // The node's verdict: edgeraft serve's own parser, given the file.
+        const node = await parseServeConfig(
+          [
+            "--id",
+            "n1",
+            "--data-dir",
+            `${tmp}/data`,
+            "--listen",
+            "127.0.0.1:7070",
+            configFlag!,
+            file,
+          ],
+          {},
+          { readTextFile: (path) => Deno.readTextFile(path) },
+        );
+        const root = `${tmp}/root-${i}${flag}`;
+        await Deno.mkdir(root);
+        const result = await install(["--root", root, "--binary", bin, "--id", "n1", flag!, file]);
+        const label = `${what} as ${flag}: ${result.stderr}${node.ok ? "" : node.errors}`;
+        if (node.ok) {
+          assertSuccess(result, label);
+        } else {
+          assert.equal(result.code, 1, label);
+          assert.equal(result.stderr.trimEnd().split("\n").length, 1, `one line: ${label}`);
+          assert.match(result.stderr, new RegExp(`^install\\.sh: ${flag} ${file}: the `), label);
+          // The node's own reason, in the node's words.
+          const reason =
+            /(is empty|must be one line of printable ASCII without spaces|use at least \d+)/
+              .exec(node.errors.join("\n"))?.[1];
+          assert.ok(reason, label);
+          assert.ok(result.stderr.includes(reason), label);
+          assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), [], label);
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("install.sh refuses an empty token, secret or config left by an earlier install, and syncs what it writes", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "edgeraft-install-broken-" });
+  try {
+    const bin = await fakeBinary(`${tmp}/edgeraft`);
+    const root = `${tmp}/root`;
+    await Deno.mkdir(root);
+    // A `sync` first on PATH that records what /etc/edgeraft held each time it was called.
+    await Deno.mkdir(`${tmp}/bin`);
+    await Deno.writeTextFile(
+      `${tmp}/bin/sync`,
+      `#!/bin/sh\necho "sync: $(ls '${root}/etc/edgeraft' 2>/dev/null | tr '\\n' ' ')" >>'${tmp}/sync.log'\n`,
+      { mode: 0o755 },
+    );
+    const env = baseEnv({ PATH: `${tmp}/bin:${Deno.env.get("PATH")}` });
+    const args = ["--root", root, "--binary", bin, "--id", "n1"];
+    assertSuccess(await install(args, undefined, env), "install.sh");
+    const syncs = (await Deno.readTextFile(`${tmp}/sync.log`)).trimEnd().split("\n");
+    // The last sync comes after every file is in place (the one before each rename, too).
+    assert.equal(syncs.at(-1)?.trim(), "sync: cluster-secret edgeraft.json token");
+    assert.ok(syncs.length >= 2, syncs.join("\n"));
+    const again = await install(args, undefined, env);
+    assertSuccess(again, "install.sh (again)");
+    assert.match(again.stdout, /^Done: 0 changes\.$/m);
+    assert.equal(
+      (await Deno.readTextFile(`${tmp}/sync.log`)).trimEnd().split("\n").length,
+      syncs.length,
+      "nothing written, nothing to sync",
+    );
+    const installed = await snapshot(root);
+
+    const cases: [string, RegExp][] = [
+      [
+        "token",
+        /^install\.sh: \/etc\/edgeraft\/token: the token file is empty, so the node would refuse it .*remove it and run again/,
+      ],
+      [
+        "cluster-secret",
+        /^install\.sh: \/etc\/edgeraft\/cluster-secret: the cluster secret file is empty, so the node would refuse it .*remove it and run again with --cluster-secret-file/,
+      ],
+      [
+        "edgeraft.json",
+        /^install\.sh: \/etc\/edgeraft\/edgeraft\.json is empty, so the node would refuse it .*remove it and run again/,
+      ],
+    ];
+    for (const [file, message] of cases) {
+      const path = `${root}/etc/edgeraft/${file}`;
+      const kept = await Deno.readFile(path);
+      const info = await Deno.stat(path);
+      await Deno.truncate(path); // what a power cut after an unsynced write can leave
+      const truncated = await snapshot(root);
+      const result = await install(args, undefined, env);
+      assert.equal(result.code, 1, `${file}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trimEnd().split("\n").length, 1);
+      assert.doesNotMatch(result.stdout, /unchanged/);
+      assert.deepEqual(await snapshot(root), truncated, `${file}: nothing changed`);
+      await Deno.writeFile(path, kept, { mode: info.mode! });
+    }
+    // A token with a space inside, as someone may have edited it.
+    const token = `${root}/etc/edgeraft/token`;
+    const kept = await Deno.readTextFile(token);
+    await Deno.writeTextFile(token, `${kept.slice(0, 20)} ${kept.slice(20)}`);
+    const spaced = await install(args, undefined, env);
+    assert.equal(spaced.code, 1);
+    assert.match(
+      spaced.stderr,
+      /token: the token must be one line of printable ASCII without spaces/,
+    );
+    await Deno.writeTextFile(token, kept);
+    assert.deepEqual(await snapshot(root), installed);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("install.sh finds this node's URL in --peers by exact id ('.' is no wildcard)", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "edgeraft-install-id-" });
+  try {
+    const bin = await fakeBinary(`${tmp}/edgeraft`);
+    const root = `${tmp}/root`;
+    await Deno.mkdir(root);
+    const result = await install([
+      "--root",
+      root,
+      "--binary",
+      bin,
+      "--id",
+      "n.1",
+      "--peers",
+      "nx1=http://127.0.0.1:7001,n.1=http://127.0.0.1:7002",
+    ]);
+    assertSuccess(result, "install.sh");
+    const config = JSON.parse(await Deno.readTextFile(`${root}/etc/edgeraft/edgeraft.json`));
+    assert.equal(config.listen, "127.0.0.1:7002");
+    assert.match(result.stdout, / status --from http:\/\/127\.0\.0\.1:7002 /);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
