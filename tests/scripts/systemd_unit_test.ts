@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { parseServeConfig } from "../../src/node/config.ts";
 
-const UNIT = new URL("../../scripts/edgeraft.service", import.meta.url).pathname;
+const UNIT = fileURLToPath(new URL("../../scripts/edgeraft.service", import.meta.url));
 const EXEC = "/usr/local/bin/edgeraft";
 
 /** Why systemd-analyze cannot run here, or null when it can. */
@@ -129,4 +131,53 @@ Deno.test("the unit keeps the hardening and lifecycle settings the deployment re
   // Longer than the node's default shutdownTimeoutMs (20 s), so a clean shutdown is not killed.
   const stop = /^(\d+)s$/.exec(settings.get("TimeoutStopSec")?.[0] ?? "");
   assert.ok(stop && Number(stop[1]) > 20, "TimeoutStopSec exceeds shutdownTimeoutMs");
+});
+
+/** The unit's `Environment=` assignments as a record. */
+function unitEnvironment(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const match = /^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) env[match[1]!] = match[2]!;
+  }
+  return env;
+}
+
+Deno.test("edits of /etc/edgeraft/edgeraft.json take effect under the unit's environment", async () => {
+  // The node takes EDGERAFT_* variables over the config file (flags > env > file): one in the
+  // unit would silently win over the operator's edit of the file.
+  const text = await Deno.readTextFile(UNIT);
+  const env = unitEnvironment(text);
+  assert.deepEqual(Object.keys(env).filter((name) => name.startsWith("EDGERAFT_")), []);
+  const files: Record<string, string> = {
+    "/etc/edgeraft/edgeraft.json": JSON.stringify({
+      id: "n1",
+      dataDir: "/srv/edited",
+      listen: "127.0.0.1:7070",
+      logFormat: "text",
+      logLevel: "debug",
+    }),
+  };
+  const result = await parseServeConfig(
+    ["--config", "/etc/edgeraft/edgeraft.json"],
+    env,
+    {
+      readTextFile: (path) =>
+        files[path] === undefined
+          ? Promise.reject(new Deno.errors.NotFound(path))
+          : Promise.resolve(files[path]!),
+    },
+  );
+  assert.ok(result.ok, result.ok ? "" : result.errors.join("\n"));
+  assert.equal(result.config.dataDir, "/srv/edited");
+  assert.equal(result.config.logFormat, "text");
+  assert.equal(result.config.logLevel, "debug");
+});
+
+Deno.test("the unit's Documentation= points at nothing that is not there", async () => {
+  const docs = (await Deno.readTextFile(UNIT)).split("\n").filter((l) =>
+    l.startsWith("Documentation=")
+  );
+  // A file: URI must name a file the installer puts there; it installs none, so: none at all.
+  for (const line of docs) assert.doesNotMatch(line, /file:/, line);
 });
