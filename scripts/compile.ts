@@ -26,7 +26,9 @@
 
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import {
+  COMMIT_PATTERN,
   denoJsonVersion,
   gitCommit,
   PERMISSION_FLAGS,
@@ -35,7 +37,8 @@ import {
   TARGETS,
 } from "./build_info.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** The repository (decoded: a checkout path may hold spaces or `%`). */
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 /** Copies a directory tree (regular files and directories only). */
 async function copyTree(from: string, to: string): Promise<void> {
@@ -124,6 +127,17 @@ async function main(args: string[]): Promise<number> {
     console.error(`compile: ${(error as Error).message}`);
     return 2;
   }
+  if (
+    values.commit !== undefined && values.commit !== "unknown" &&
+    !COMMIT_PATTERN.test(values.commit)
+  ) {
+    console.error(
+      `compile: --commit ${
+        JSON.stringify(values.commit)
+      }: expected a short git hash (7-40 lowercase hex digits, optionally -dirty)`,
+    );
+    return 2;
+  }
   const targets = (values.target ?? [...TARGETS]) as Target[];
   for (const target of targets) {
     if (!(TARGETS as readonly string[]).includes(target)) {
@@ -149,8 +163,9 @@ async function main(args: string[]): Promise<number> {
     commit = "unknown";
   }
 
-  const dir = await stage(commit);
+  let dir: string | null = null;
   try {
+    dir = await stage(commit);
     await Deno.mkdir(outDir, { recursive: true });
     const outputs: string[] = [];
     if (values.bundle) {
@@ -175,8 +190,16 @@ async function main(args: string[]): Promise<number> {
     console.error(`compile: ${(error as Error).message}`);
     return 1;
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    if (dir !== null) await Deno.remove(dir, { recursive: true });
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // Anything unexpected (an unreadable deno.json, ...) is one line too, never a stack trace.
+  Deno.exit(
+    await main(Deno.args).catch((error) => {
+      console.error(`compile: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }),
+  );
+}
