@@ -2,6 +2,8 @@
 # Prints the path of a Deno 2.9.6 binary, installing it into .tools/ from the npm registry
 # (package @deno/<platform>) when the `deno` on PATH is missing or another version.
 # The tarball's sha512 is checked against the registry's dist.integrity before use.
+# Needs bash, curl, openssl, tar and coreutils; no node or npm (npm, when present, only names the
+# registry; so does $npm_config_registry, as for npm itself).
 set -euo pipefail
 DENO_VERSION=2.9.6
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,11 +18,17 @@ if [ ! -x "$bin" ]; then
     aarch64) pkg=linux-arm64-glibc ;;
     *) echo "ensure_deno: unsupported architecture $(uname -m)" >&2; exit 1 ;;
   esac
-  registry=$(npm config get registry 2>/dev/null || echo "https://registry.npmjs.org/")
+  registry=${npm_config_registry:-$(npm config get registry 2>/dev/null || echo "https://registry.npmjs.org/")}
   registry="${registry%/}"
   meta=$(curl -fsSL "$registry/@deno%2f$pkg/$DENO_VERSION") || { echo "ensure_deno: cannot read @deno/$pkg@$DENO_VERSION from $registry" >&2; exit 1; }
-  tarball=$(node -e 'const m=JSON.parse(process.argv[1]);console.log(m.dist.tarball)' "$meta")
-  integrity=$(node -e 'const m=JSON.parse(process.argv[1]);console.log(m.dist.integrity)' "$meta")
+  # The first "NAME": "string" of the version document. Only dist holds "tarball" and
+  # "integrity", and their values (a URL, base64) hold no quote or escape; both are checked below.
+  json_string() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+  tarball=$(json_string tarball <<<"$meta" || true)
+  integrity=$(json_string integrity <<<"$meta" || true)
+  if ! [[ "$tarball" =~ ^https?://[^[:space:]]+$ && "$integrity" =~ ^sha512-[A-Za-z0-9+/]+=*$ ]]; then
+    echo "ensure_deno: no dist.tarball and sha512 dist.integrity in $registry's answer for @deno/$pkg@$DENO_VERSION" >&2; exit 1
+  fi
   mkdir -p "$tools/deno-$DENO_VERSION"
   tgz="$tools/deno-$DENO_VERSION.tgz"
   curl -fsSL -o "$tgz" "$tarball"
